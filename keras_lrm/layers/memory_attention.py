@@ -1,0 +1,223 @@
+"""Transformer-XL relative multi-head attention over memory and segment."""
+
+import keras
+from keras import ops
+
+from keras_lrm.arguments import check_non_negative
+from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import check_rate
+from keras_lrm.layers.relative_position import relative_shift
+from keras_lrm.layers.relative_position import sinusoid_table
+
+_MASK_VALUE = -1e9
+
+
+def attention_mask(num_queries, memory_length, filled=None):
+    """Which keys each query may attend to.
+
+    Args:
+        num_queries: `T`, rows of the segment.
+        memory_length: `M`, rows of the memory in front of the segment.
+        filled: optional int tensor `(batch,)`: how many of the most recent
+            memory rows hold real states. `None` means all `M` rows do.
+
+    Returns:
+        Bool tensor `(batch or 1, 1, T, M + T)`: key `j` is visible to query
+        `i` when `j <= M + i` (causal) and `j >= M - filled` (filled memory).
+    """
+    keys = ops.arange(memory_length + num_queries, dtype="int32")
+    queries = ops.arange(num_queries, dtype="int32")
+    mask = keys[None, :] <= queries[:, None] + memory_length
+    mask = mask[None, None]
+    if filled is not None and memory_length:
+        start = memory_length - ops.cast(filled, "int32")
+        visible = keys[None, :] >= start[:, None]
+        mask = ops.logical_and(mask, visible[:, None, None, :])
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="keras_lrm")
+class MemoryAttention(keras.layers.Layer):
+    """Relative multi-head attention of a segment over memory and itself.
+
+    Transformer-XL attention: keys and values come from
+    `concat(memory, inputs)`, queries from `inputs` only. The score of query
+    `i` against key `j` at distance `d` is
+    `((q_i + u) . k_j + (q_i + v) . W_r r(d)) / sqrt(key_dim)`, with `r` a
+    sinusoid encoding of `d`, `u`, `v` learned per-head biases and a causal
+    mask. The layer's window is its memory length `M`: a query sees the `M`
+    memory rows and the segment up to itself. Memory rows that are not yet
+    filled are masked, not attended as zeros.
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: size of each head.
+        memory_length: `M`, memory rows the layer attends to (>= 0).
+        attention_dropout: dropout rate on the attention probabilities.
+        clamp_len: optional; distances above it share its encoding.
+        use_bias: whether the projections have biases (Transformer-XL: no).
+        kernel_initializer: initializer of projections and of `u`, `v`.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: `(batch, T, dim)` segment.
+        memory: `(batch, M, dim)` states before the segment, or `None` for an
+            empty memory.
+        filled: optional int `(batch,)`, filled memory rows (see
+            `attention_mask`). `None`: all rows are filled.
+        position_encoding: optional `(M + T + 1, dim)` table from
+            `sinusoid_table(M + T, dim)`; computed here when omitted.
+        training: whether dropout is active.
+
+    Returns:
+        `(batch, T, dim)` attention output.
+
+    Example:
+
+    >>> attention = MemoryAttention(num_heads=2, key_dim=8, memory_length=4)
+    >>> x = keras.random.normal((3, 5, 16))
+    >>> attention(x, keras.random.normal((3, 4, 16))).shape
+    (3, 5, 16)
+
+    Reference:
+        Dai et al., "Transformer-XL: Attentive Language Models Beyond a
+        Fixed-Length Context", ACL 2019.
+    """
+
+    def __init__(self, num_heads, key_dim, memory_length=0,
+                 attention_dropout=0.0, clamp_len=None, use_bias=False,
+                 kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        check_positive("num_heads", num_heads)
+        check_positive("key_dim", key_dim)
+        check_non_negative("memory_length", memory_length)
+        check_rate("attention_dropout", attention_dropout)
+        if clamp_len is not None:
+            check_positive("clamp_len", clamp_len)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.memory_length = memory_length
+        self.attention_dropout = attention_dropout
+        self.clamp_len = clamp_len
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer
+            or keras.initializers.RandomNormal(stddev=0.02)
+        )
+        self.supports_masking = False
+
+    def build(self, inputs_shape, memory_shape=None, filled_shape=None,
+              position_encoding_shape=None):
+        dim = inputs_shape[-1]
+        if dim is None:
+            raise ValueError(
+                "The last dimension of `inputs` must be known. "
+                f"Received: inputs_shape={inputs_shape}"
+            )
+        self.dim = dim
+        heads, depth = self.num_heads, self.key_dim
+
+        bias = self.use_bias
+        self.query_dense = self._projection(
+            "btd,dnh->btnh", (None, heads, depth), "nh" if bias else None,
+            "query")
+        self.query_dense.build(inputs_shape)
+        self.key_value_dense = self._projection(
+            "bsd,dcnh->bscnh", (None, 2, heads, depth),
+            "cnh" if bias else None, "key_value")
+        self.key_value_dense.build(inputs_shape)
+        self.position_dense = self._projection(
+            "pd,dnh->pnh", (heads, depth), None, "position")
+        self.position_dense.build((None, dim))
+        self.output_dense = self._projection(
+            "btnh,nhd->btd", (None, dim), "d" if bias else None,
+            "attention_output")
+        self.output_dense.build((None, None, heads, depth))
+        self.content_bias = self.add_weight(
+            name="content_bias", shape=(heads, depth),
+            initializer=self.kernel_initializer)
+        self.position_bias = self.add_weight(
+            name="position_bias", shape=(heads, depth),
+            initializer=self.kernel_initializer)
+        self.dropout_layer = keras.layers.Dropout(
+            self.attention_dropout, dtype=self.dtype_policy)
+        self.built = True
+
+    def _projection(self, equation, output_shape, bias_axes, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _memory_rows(self, memory):
+        if memory is None:
+            return 0
+        shape = tuple(memory.shape)
+        if len(shape) != 3 or shape[1] != self.memory_length or \
+                shape[2] not in (None, self.dim):
+            raise ValueError(
+                f"`memory` of layer '{self.name}' must have shape (batch, "
+                f"{self.memory_length}, {self.dim}). Received: "
+                f"memory.shape={shape}"
+            )
+        return self.memory_length
+
+    def attention_scores(self, query, keys, positions, memory_rows, mask):
+        """Scaled, masked scores `(batch, heads, T, K)`.
+
+        A seam for variants that change the scores (e.g. a locality decay).
+        """
+        content = ops.einsum("btnh,bsnh->bnts",
+                             query + self.content_bias, keys)
+        position = ops.einsum("btnh,pnh->bntp",
+                              query + self.position_bias, positions)
+        position = relative_shift(position, memory_rows)
+        scores = (content + position) * (1.0 / self.key_dim ** 0.5)
+        # Softmax in float32 whatever the compute dtype (mixed precision).
+        scores = ops.cast(scores, "float32")
+        return ops.where(mask, scores, _MASK_VALUE)
+
+    def call(self, inputs, memory=None, filled=None, position_encoding=None,
+             training=None):
+        memory_rows = self._memory_rows(memory)
+        num_queries = ops.shape(inputs)[1]
+        context = inputs
+        if memory_rows:
+            memory = ops.cast(memory, inputs.dtype)
+            context = ops.concatenate([memory, inputs], axis=1)
+        if position_encoding is None:
+            position_encoding = sinusoid_table(
+                memory_rows + num_queries, self.dim, self.clamp_len)
+        positions = self.position_dense(
+            ops.cast(position_encoding, self.compute_dtype))
+        query = self.query_dense(inputs)
+        key_value = self.key_value_dense(context)
+        keys, values = key_value[:, :, 0], key_value[:, :, 1]
+        mask = attention_mask(num_queries, memory_rows, filled)
+        scores = self.attention_scores(
+            query, keys, positions, memory_rows, mask)
+        probs = ops.softmax(scores, axis=-1)
+        probs = self.dropout_layer(
+            ops.cast(probs, self.compute_dtype), training=training)
+        attended = ops.einsum("bnts,bsnh->btnh", probs, values)
+        return self.output_dense(attended)
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return tuple(inputs_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "memory_length": self.memory_length,
+            "attention_dropout": self.attention_dropout,
+            "clamp_len": self.clamp_len,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer),
+        }

@@ -1,0 +1,204 @@
+"""One Transformer-XL layer: memory attention and feed-forward."""
+
+import keras
+from keras import ops
+
+from keras_lrm.arguments import check_non_negative
+from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import check_rate
+from keras_lrm.layers.memory_attention import MemoryAttention
+
+
+def next_memory(memory, inputs, memory_length):
+    """`stop_gradient(concat(memory, inputs)[:, -memory_length:])`.
+
+    An absent memory counts as `memory_length` rows of zeros (the caller's
+    `filled` count says they are empty). Shapes stay static.
+    """
+    batch = ops.shape(inputs)[0]
+    if not memory_length:
+        return ops.zeros((batch, 0, inputs.shape[-1]), inputs.dtype)
+    if memory is None:
+        memory = ops.zeros((batch, memory_length, inputs.shape[-1]),
+                           inputs.dtype)
+    context = ops.concatenate([ops.cast(memory, inputs.dtype), inputs], 1)
+    return ops.stop_gradient(context[:, -memory_length:])
+
+
+@keras.saving.register_keras_serializable(package="keras_lrm")
+class MemoryBlock(keras.layers.Layer):
+    """A Transformer-XL layer that reads and writes its own memory.
+
+    `MemoryAttention` over `concat(memory, inputs)` and a position-wise
+    feed-forward network, each with dropout, a residual connection and layer
+    normalization: after the residual (post-norm, Transformer-XL's default)
+    or before the sublayer (`pre_norm=True`; then the memory is normalized
+    with the segment, as Transformer-XL's `pre_lnorm` does). The memory holds
+    the block's *inputs*: the new memory is the last `memory_length` rows of
+    `concat(memory, inputs)`, with no gradient.
+
+    Args:
+        num_heads: number of attention heads.
+        intermediate_dim: width of the feed-forward hidden layer (`d_ff`).
+        memory_length: `M`, rows of memory this layer keeps and attends to.
+        key_dim: size of each head; default `dim // num_heads`, which then
+            must divide evenly.
+        dropout: dropout on the attention and feed-forward outputs and
+            inside the feed-forward network.
+        attention_dropout: dropout on the attention probabilities.
+        activation: feed-forward activation.
+        pre_norm: layer norm before each sublayer instead of after.
+        layer_norm_epsilon: epsilon of the layer norms.
+        clamp_len: optional clamp of relative distances.
+        kernel_initializer: initializer of every kernel.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: `(batch, T, dim)`.
+        memory: `(batch, M, dim)` or `None` (empty memory).
+        filled: optional int `(batch,)`, how many recent memory rows are
+            real; `None` means all `M`.
+        position_encoding: optional `(M + T + 1, dim)` sinusoid table.
+        training: whether dropout is active.
+
+    Returns:
+        `(outputs, new_memory)`: `(batch, T, dim)` and `(batch, M, dim)`.
+
+    Example:
+
+    >>> block = MemoryBlock(num_heads=2, intermediate_dim=32, memory_length=4)
+    >>> x = keras.random.normal((2, 3, 16))
+    >>> y, memory = block(x, None)
+    >>> y, memory = block(x, memory, filled=keras.ops.array([3, 3]))
+    >>> memory.shape
+    (2, 4, 16)
+    """
+
+    def __init__(self, num_heads, intermediate_dim, memory_length=0,
+                 key_dim=None, dropout=0.0, attention_dropout=0.0,
+                 activation="relu", pre_norm=False, layer_norm_epsilon=1e-5,
+                 clamp_len=None, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        check_positive("num_heads", num_heads)
+        check_positive("intermediate_dim", intermediate_dim)
+        check_non_negative("memory_length", memory_length)
+        if key_dim is not None:
+            check_positive("key_dim", key_dim)
+        check_rate("dropout", dropout)
+        check_rate("attention_dropout", attention_dropout)
+        if clamp_len is not None:
+            check_positive("clamp_len", clamp_len)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.memory_length = memory_length
+        self.key_dim = key_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = keras.activations.get(activation)
+        self.pre_norm = pre_norm
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.clamp_len = clamp_len
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer
+            or keras.initializers.RandomNormal(stddev=0.02)
+        )
+
+    def build(self, inputs_shape, memory_shape=None, filled_shape=None,
+              position_encoding_shape=None):
+        dim = inputs_shape[-1]
+        key_dim = self.key_dim
+        if key_dim is None:
+            if dim % self.num_heads:
+                raise ValueError(
+                    "The model width must be divisible by `num_heads` when "
+                    f"`key_dim` is not given. Received: dim={dim}, "
+                    f"num_heads={self.num_heads}"
+                )
+            key_dim = dim // self.num_heads
+        self.attention = MemoryAttention(
+            num_heads=self.num_heads,
+            key_dim=key_dim,
+            memory_length=self.memory_length,
+            attention_dropout=self.attention_dropout,
+            clamp_len=self.clamp_len,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="attention",
+        )
+        self.attention.build(inputs_shape)
+
+        def layer_norm(name):
+            norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
+                name=name)
+            norm.build(inputs_shape)
+            return norm
+
+        def dense(units, activation, name, input_dim):
+            layer = keras.layers.Dense(
+                units, activation=activation,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy, name=name)
+            layer.build((None, None, input_dim))
+            return layer
+
+        self.attention_norm = layer_norm("attention_norm")
+        self.feedforward_norm = layer_norm("feedforward_norm")
+        self.feedforward_inner = dense(
+            self.intermediate_dim, self.activation, "feedforward_inner", dim)
+        self.feedforward_output = dense(
+            dim, None, "feedforward_output", self.intermediate_dim)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy)
+        self.built = True
+
+    def call(self, inputs, memory=None, filled=None, position_encoding=None,
+             training=None):
+        if memory is not None:
+            memory = ops.cast(memory, self.compute_dtype)
+        new_memory = next_memory(memory, inputs, self.memory_length)
+        drop = self.dropout_layer
+        if self.pre_norm:
+            normed = self.attention_norm(inputs)
+            normed_memory = None if memory is None \
+                else self.attention_norm(memory)
+            attended = self.attention(
+                normed, normed_memory, filled=filled,
+                position_encoding=position_encoding, training=training)
+            hidden = inputs + drop(attended, training=training)
+            inner = self.feedforward_inner(self.feedforward_norm(hidden))
+            outputs = hidden + drop(
+                self.feedforward_output(drop(inner, training=training)),
+                training=training)
+        else:
+            attended = self.attention(
+                inputs, memory, filled=filled,
+                position_encoding=position_encoding, training=training)
+            hidden = self.attention_norm(
+                inputs + drop(attended, training=training))
+            inner = self.feedforward_inner(hidden)
+            outputs = self.feedforward_norm(hidden + drop(
+                self.feedforward_output(drop(inner, training=training)),
+                training=training))
+        return outputs, new_memory
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return (tuple(inputs_shape),
+                (inputs_shape[0], self.memory_length, inputs_shape[-1]))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "memory_length": self.memory_length,
+            "key_dim": self.key_dim,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "activation": keras.activations.serialize(self.activation),
+            "pre_norm": self.pre_norm,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "clamp_len": self.clamp_len,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer),
+        }

@@ -1,0 +1,5 @@
+"""Models built from keras_lrm layers."""
+
+from keras_lrm.models.memory_transformer_lm import MemoryTransformerLM
+
+__all__ = ["MemoryTransformerLM"]

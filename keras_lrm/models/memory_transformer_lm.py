@@ -1,0 +1,221 @@
+"""A causal language model built from a `MemoryStack`."""
+
+import keras
+
+from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import check_rate
+from keras_lrm.layers.memory_stack import MemoryStack
+from keras_lrm.layers.token_embedding import TokenEmbedding
+from keras_lrm.placement import Placement
+from keras_lrm.token_checks import check_token_ids
+
+
+@keras.saving.register_keras_serializable(package="keras_lrm")
+class MemoryTransformerLM(keras.Model):
+    """Transformer-XL language model with per-layer memory lengths.
+
+    Token embedding scaled by `sqrt(d_model)`, a `MemoryStack` whose memory
+    lengths follow `placement`, and an output projection (tied to the
+    embedding by default) to float32 logits.
+
+    `call_with_memory(token_ids, memory)` is the one code path for training,
+    evaluation, export and generation: it reads any number of tokens with
+    the memory of the previous call and returns the logits and the next
+    memory. `model(token_ids)` is the same call from an empty memory (no
+    memory returned), for plain Keras use.
+
+    Args:
+        vocab_size: number of token ids.
+        num_layers: number of memory blocks.
+        d_model: model width; must be divisible by `num_heads`.
+        num_heads: attention heads.
+        d_ff: feed-forward width.
+        segment_length: tokens per training segment (the `T` of
+            Transformer-XL); recipes and export read it. Calls accept any
+            length.
+        placement: `keras_lrm.Placement`, or a list of per-layer memory
+            lengths.
+        dropout: dropout on embeddings, block outputs and final hidden
+            states.
+        attention_dropout: dropout on attention probabilities.
+        pre_norm: pre-layer-norm blocks (default post-norm).
+        tie_embeddings: share embedding and output matrices.
+        clamp_len: optional clamp of relative distances.
+        activation: feed-forward activation.
+        layer_norm_epsilon: epsilon of the layer norms.
+        **kwargs: base model arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> model = MemoryTransformerLM(
+    ...     vocab_size=256, num_layers=2, d_model=32, num_heads=2, d_ff=64,
+    ...     segment_length=8, placement=Placement("last", 1, 16, 8))
+    >>> memory = model.initial_memory(batch_size=3)
+    >>> ids = keras.ops.ones((3, 8), "int32")
+    >>> logits, memory = model.call_with_memory(ids, memory)
+    >>> logits.shape
+    (3, 8, 256)
+
+    Reference:
+        Rae & Razavi, "Do Transformers Need Deep Long-Range Memory?",
+        ACL 2020; Dai et al., "Transformer-XL", ACL 2019.
+    """
+
+    def __init__(self, vocab_size, num_layers, d_model, num_heads, d_ff,
+                 segment_length, placement, dropout=0.0,
+                 attention_dropout=0.0, pre_norm=False, tie_embeddings=True,
+                 clamp_len=None, activation="relu", layer_norm_epsilon=1e-5,
+                 **kwargs):
+        super().__init__(**kwargs)
+        check_positive("vocab_size", vocab_size)
+        check_positive("num_layers", num_layers)
+        check_positive("d_model", d_model)
+        check_positive("num_heads", num_heads)
+        check_positive("d_ff", d_ff)
+        check_positive("segment_length", segment_length)
+        check_rate("dropout", dropout)
+        if d_model % num_heads:
+            raise ValueError(
+                "`d_model` must be divisible by `num_heads`. Received: "
+                f"d_model={d_model}, num_heads={num_heads}"
+            )
+        if d_model % 2:
+            raise ValueError(
+                "`d_model` must be even (sinusoid encodings). Received: "
+                f"d_model={d_model}"
+            )
+        self.vocab_size = vocab_size
+        self.num_layers = num_layers
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.d_ff = d_ff
+        self.segment_length = segment_length
+        self.placement = placement
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.pre_norm = pre_norm
+        self.tie_embeddings = tie_embeddings
+        self.clamp_len = clamp_len
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.embedding = TokenEmbedding(
+            vocab_size, d_model, tie_weights=tie_embeddings,
+            dtype=self.dtype_policy, name="embedding")
+        self.stack = MemoryStack(
+            num_layers=num_layers,
+            num_heads=num_heads,
+            intermediate_dim=d_ff,
+            placement=placement,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            activation=activation,
+            pre_norm=pre_norm,
+            layer_norm_epsilon=layer_norm_epsilon,
+            clamp_len=clamp_len,
+            dtype=self.dtype_policy,
+            name="stack",
+        )
+        self.embedding_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="embedding_dropout")
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="output_dropout")
+        self.build((None, None))
+
+    @property
+    def memory_lengths(self):
+        """Per-layer memory lengths, bottom layer first."""
+        return list(self.stack.memory_lengths)
+
+    def build(self, input_shape=None):
+        self.embedding.build(input_shape)
+        self.stack.build((None, None, self.d_model))
+        self.built = True
+
+    def initial_memory(self, batch_size):
+        """An empty memory state for `batch_size` streams.
+
+        A dict: `"memory_<l>"` `(batch_size, memory_lengths[l], d_model)` in
+        the compute dtype for each layer, and `"filled"` int32
+        `(batch_size,)`, the count of real rows (0: empty, all masked).
+        """
+        return self.stack.initial_memory(batch_size, self.d_model)
+
+    def call_with_memory(self, token_ids, memory, training=None):
+        """Reads `token_ids` after `memory`; returns logits and new memory.
+
+        Args:
+            token_ids: int `(batch, T)`, any `T >= 1`, values in
+                `[0, vocab_size)`.
+            memory: state from `initial_memory` or a previous call, or `None`
+                for an empty memory.
+            training: whether dropout is active.
+
+        Returns:
+            `(logits, new_memory)`: float32 `(batch, T, vocab_size)` and the
+            state after these tokens.
+        """
+        if len(token_ids.shape) != 2:
+            raise ValueError(
+                "`token_ids` must have shape (batch, time). Received: "
+                f"shape={tuple(token_ids.shape)}"
+            )
+        token_ids = check_token_ids(token_ids, self.vocab_size)
+        hidden = self.embedding(token_ids)
+        hidden = self.embedding_dropout(hidden, training=training)
+        hidden, new_memory = self.stack(hidden, memory, training=training)
+        hidden = self.output_dropout(hidden, training=training)
+        return self.embedding(hidden, reverse=True), new_memory
+
+    def call(self, token_ids, training=None):
+        logits, _ = self.call_with_memory(token_ids, None, training=training)
+        return logits
+
+    def with_memory_lengths(self, placement):
+        """A copy of this model with other memory lengths, same weights.
+
+        Memory lengths do not change the weights, so a model trained with
+        one placement can be evaluated with longer memories (the paper
+        trains with 2304 and evaluates with 6000):
+        `model.with_memory_lengths(model.placement.with_lengths(6000))`.
+
+        Args:
+            placement: a `Placement`, or a list of per-layer lengths.
+        """
+        config = self.get_config()
+        config["placement"] = placement
+        other = self.__class__.from_config(config)
+        other.set_weights(self.get_weights())
+        return other
+
+    def get_config(self):
+        placement = self.placement
+        if isinstance(placement, Placement):
+            placement = keras.saving.serialize_keras_object(placement)
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "num_layers": self.num_layers,
+            "d_model": self.d_model,
+            "num_heads": self.num_heads,
+            "d_ff": self.d_ff,
+            "segment_length": self.segment_length,
+            "placement": placement,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "pre_norm": self.pre_norm,
+            "tie_embeddings": self.tie_embeddings,
+            "clamp_len": self.clamp_len,
+            "activation": self.activation,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config["placement"], dict):
+            config["placement"] = keras.saving.deserialize_keras_object(
+                config["placement"])
+        return cls(**config)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.vocab_size,)

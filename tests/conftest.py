@@ -1,0 +1,17 @@
+"""Shared test set-up: quiet TensorFlow, float32 policy, fixed seed."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    """Every test starts and ends with the float32 policy and a fixed seed."""
+    keras.mixed_precision.set_dtype_policy("float32")
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
