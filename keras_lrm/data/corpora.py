@@ -1,0 +1,85 @@
+"""Corpora: raw text with fixed train/valid/test splits, and a registry.
+
+A corpus is any object with:
+
+- `name`: a short string, the folder name of its preparations;
+- `get_config()`: a JSON-able dict, including `name`;
+- `sources()`: a list of `{"name", "size", "sha256"}` dicts fingerprinting
+  the raw inputs (TFDS corpora give the dataset version and split sizes);
+- `texts(split)`: an iterator over the documents of `split` (`"train"`,
+  `"valid"` or `"test"`) as `bytes`, always in the same order.
+
+The token stream of a split is the concatenation of the tokenized
+documents, so a corpus may cut a long text into blocks of whole lines.
+"""
+
+from keras_lrm.data.corpora_enwik8 import Enwik8Corpus
+from keras_lrm.data.corpora_enwik8 import enwik8_bounds
+from keras_lrm.data.corpora_stdlib import StdlibCorpus
+from keras_lrm.data.corpora_text import TextFilesCorpus
+from keras_lrm.data.corpora_tfds import TFDSCorpus
+from keras_lrm.data.corpora_wikitext import WikiText103Corpus
+from keras_lrm.data.splits import SPLITS
+
+CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
+           "text")
+
+
+def get_corpus(name, path=None, **kwargs):
+    """Makes a corpus by name.
+
+    Args:
+        name: one of `CORPORA`:
+            - `"stdlib"`: `StdlibCorpus(**kwargs)` (`path`, if given, is
+              its `root`);
+            - `"enwik8"`: `Enwik8Corpus(path, **kwargs)`, `path` the
+              `enwik8` or `enwik8.zip` file;
+            - `"wikitext103"`: `WikiText103Corpus(path)`, `path` the
+              `wikitext-103` folder;
+            - `"pg19"`, `"tiny_shakespeare"`: `TFDSCorpus(name,
+              data_dir=path, **kwargs)`;
+            - `"text"`: `TextFilesCorpus(path, **kwargs)`, `path` a file,
+              folder or glob.
+        path: the local data, as above.
+        **kwargs: passed to the corpus class.
+
+    Returns:
+        The corpus.
+
+    Example:
+
+    >>> corpus = get_corpus("stdlib", max_bytes=1_000_000)
+    >>> corpus.name
+    'stdlib'
+    """
+    if name == "stdlib":
+        return StdlibCorpus(root=path, **kwargs)
+    if name in ("pg19", "tiny_shakespeare"):
+        return TFDSCorpus(name, data_dir=path, **kwargs)
+    if name not in CORPORA:
+        raise ValueError(
+            f"`name` must be one of {CORPORA}. Received: name={name!r}"
+        )
+    if path is None:
+        raise ValueError(
+            f"Corpus {name!r} needs `path`: the local data to read. "
+            "Received: path=None"
+        )
+    if name == "enwik8":
+        return Enwik8Corpus(path, **kwargs)
+    if name == "wikitext103":
+        return WikiText103Corpus(path, **kwargs)
+    return TextFilesCorpus(path, **kwargs)
+
+
+__all__ = [
+    "CORPORA",
+    "SPLITS",
+    "Enwik8Corpus",
+    "StdlibCorpus",
+    "TFDSCorpus",
+    "TextFilesCorpus",
+    "WikiText103Corpus",
+    "enwik8_bounds",
+    "get_corpus",
+]

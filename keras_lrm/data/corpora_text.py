@@ -1,0 +1,166 @@
+"""Any local (or `gs://`) text files as a corpus."""
+
+import os
+
+import tensorflow as tf
+
+from keras_lrm.data.files import file_size
+from keras_lrm.data.files import fingerprint
+from keras_lrm.data.files import line_blocks
+from keras_lrm.data.splits import SPLITS
+from keras_lrm.data.splits import check_split
+from keras_lrm.data.splits import split_bounds
+from keras_lrm.data.splits import split_of_path
+
+BLOCK_SIZE = 1 << 20
+# How far from a 90/5/5 boundary a newline is looked for in a single file.
+BOUNDARY_WINDOW = 1 << 16
+WILDCARDS = "*?["
+
+
+class TextFilesCorpus:
+    """Text files given by a path, a folder or a glob pattern.
+
+    `pattern` is one file, a folder (every file under it, recursively) or a
+    glob such as `"books/*.txt"`; `tf.io.gfile` resolves it, so `gs://`
+    works. Files are sorted by path.
+
+    - Several files: each file goes to a split by its path relative to the
+      folder (or to the glob's folder part), with the rule of
+      `splits.split_of_path` (crc32 modulo 100: < 90 train, 90 to 94 valid,
+      >= 95 test).
+    - One file: its bytes are cut 90/5/5 as `splits.split_bounds`, each cut
+      moved to just after the newline nearest to it (within 64 KiB), if
+      there is one.
+
+    Documents are blocks of whole lines of about 1 MiB (a file's last block
+    may end without a newline), so large files stream.
+
+    Args:
+        pattern: a file, a folder or a glob.
+        name: the corpus name (the folder name of its preparations).
+
+    Example:
+
+    >>> corpus = TextFilesCorpus("my_books/*.txt")
+    >>> corpus.files("train")[:2]
+    """
+
+    def __init__(self, pattern, name="text"):
+        if not isinstance(pattern, str) or not pattern:
+            raise ValueError(
+                "`pattern` must be a path, folder or glob string. "
+                f"Received: pattern={pattern!r}"
+            )
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(
+                f"`name` must be a non-empty string without '/'. "
+                f"Received: name={name!r}"
+            )
+        self.pattern = pattern
+        self.name = name
+        self.base, paths = _resolve(pattern)
+        if not paths:
+            raise FileNotFoundError(
+                "No file matches `pattern` (expected a text file, a folder "
+                f"holding files, or a glob). Received: pattern={pattern!r}"
+            )
+        self.paths = paths
+        self._parts = None
+
+    def _split_parts(self):
+        """`{split: [(path, start, end)]}`, computed once."""
+        if self._parts is not None:
+            return self._parts
+        parts = {split: [] for split in SPLITS}
+        if len(self.paths) == 1:
+            path = self.paths[0]
+            bounds = _line_bounds(path, file_size(path))
+            for split in SPLITS:
+                start, end = bounds[split]
+                parts[split].append((path, start, end))
+        else:
+            for path in self.paths:
+                split = split_of_path(self._relpath(path))
+                parts[split].append((path, 0, None))
+        self._parts = parts
+        return parts
+
+    def _relpath(self, path):
+        prefix = self.base.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else path
+
+    def files(self, split):
+        """The paths read for `split`, in corpus order."""
+        check_split(split)
+        return [path for path, _, _ in self._split_parts()[split]]
+
+    def texts(self, split):
+        """Yields `split` as blocks of whole lines (`bytes`)."""
+        check_split(split)
+        for path, start, end in self._split_parts()[split]:
+            if end is None:
+                end = file_size(path)
+            with tf.io.gfile.GFile(path, "rb") as f:
+                f.seek(start)
+                yield from line_blocks(f, end - start, BLOCK_SIZE)
+
+    def sources(self):
+        """Name (relative path), size and sha256 of every file."""
+        return [fingerprint(path, name=self._relpath(path))
+                for path in self.paths]
+
+    def get_config(self):
+        return {"name": self.name, "pattern": self.pattern}
+
+    def __repr__(self):
+        return f"TextFilesCorpus({self.pattern!r}, name={self.name!r})"
+
+
+def _resolve(pattern):
+    """The base folder and the sorted files that `pattern` names."""
+    if tf.io.gfile.isdir(pattern):
+        found = []
+        for folder, _, names in tf.io.gfile.walk(pattern):
+            found.extend(os.path.join(folder, n) for n in names)
+        return pattern, sorted(found)
+    if any(c in pattern for c in WILDCARDS):
+        first = min(pattern.index(c) for c in WILDCARDS if c in pattern)
+        base = pattern[:first].rsplit("/", 1)[0] if "/" in pattern[:first] \
+            else ""
+        matches = tf.io.gfile.glob(pattern)
+        return base, sorted(p for p in matches if not tf.io.gfile.isdir(p))
+    if tf.io.gfile.exists(pattern):
+        return os.path.dirname(pattern), [pattern]
+    return "", []
+
+
+def _line_bounds(path, length):
+    """`split_bounds(length)` with each cut moved to just after a newline."""
+    bounds = split_bounds(length)
+    cuts = [bounds["train"][1], bounds["valid"][1]]
+    with tf.io.gfile.GFile(path, "rb") as f:
+        moved = [_nearest_line_start(f, cut, length) for cut in cuts]
+    moved[1] = max(moved[1], moved[0])
+    return {
+        "train": (0, moved[0]),
+        "valid": (moved[0], moved[1]),
+        "test": (moved[1], length),
+    }
+
+
+def _nearest_line_start(f, cut, length):
+    """The line start nearest to `cut` within `BOUNDARY_WINDOW`, else `cut`."""
+    if cut in (0, length):
+        return cut
+    start = max(0, cut - BOUNDARY_WINDOW)
+    f.seek(start)
+    window = f.read(min(length, cut + BOUNDARY_WINDOW) - start)
+    best = None
+    index = window.find(b"\n")
+    while index != -1:
+        line_start = start + index + 1
+        if best is None or abs(line_start - cut) < abs(best - cut):
+            best = line_start
+        index = window.find(b"\n", index + 1)
+    return cut if best is None else best

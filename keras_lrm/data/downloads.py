@@ -1,0 +1,105 @@
+"""Downloads with a time limit, an atomic write and a clear offline error."""
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+
+import tensorflow as tf
+
+from keras_lrm.data.files import remove_quietly
+from keras_lrm.data.files import temp_path
+
+TIMEOUT_SECONDS = 20
+COPY_BLOCK = 1 << 22
+
+
+def download_file(url, path, timeout=TIMEOUT_SECONDS):
+    """Downloads `url` to `path` unless `path` already exists.
+
+    The bytes go to a temporary name beside `path` and are renamed into
+    place once complete, so an interrupted download leaves no partial file
+    under `path`.
+
+    Args:
+        url: what to fetch (`http://`, `https://` or `file://`).
+        path: where the file goes (local or `gs://`).
+        timeout: seconds to wait for the server to answer.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ConnectionError: the server cannot be reached (e.g. no internet);
+            the message says how to get the file by hand.
+    """
+    if tf.io.gfile.exists(path):
+        return path
+    directory = os.path.dirname(path)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    temp = temp_path(path)
+    try:
+        with tf.io.gfile.GFile(temp, "wb") as out:
+            _fetch(url, out, path, timeout)
+        tf.io.gfile.rename(temp, path, overwrite=True)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    return path
+
+
+def _fetch(url, out, path, timeout):
+    """Copies `url` into the open file `out`; network errors are explained."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            while True:
+                block = response.read(COPY_BLOCK)
+                if not block:
+                    break
+                out.write(block)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        raise ConnectionError(
+            f"Could not download {url} ({error}). This machine may have no "
+            f"internet access: fetch the file on a machine that has it and "
+            f"copy it to {path}, then run again. Received: url={url!r}"
+        ) from error
+
+
+def extract_zip(zip_path, directory):
+    """Extracts every file of `zip_path` under `directory`, atomically.
+
+    Each member is written under a temporary name and renamed into place;
+    members already present are left alone.
+
+    Returns:
+        The extracted (or already present) file paths.
+    """
+    paths = []
+    with tf.io.gfile.GFile(zip_path, "rb") as raw, \
+            zipfile.ZipFile(raw) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            parts = [p for p in info.filename.split("/") if p not in ("", ".")]
+            if not parts or ".." in parts:
+                raise ValueError(
+                    f"Unsafe member {info.filename!r} in the archive. "
+                    f"Received: zip_path={zip_path!r}"
+                )
+            path = os.path.join(directory, *parts)
+            paths.append(path)
+            if tf.io.gfile.exists(path):
+                continue
+            tf.io.gfile.makedirs(os.path.dirname(path))
+            temp = temp_path(path)
+            try:
+                with archive.open(info) as member, \
+                        tf.io.gfile.GFile(temp, "wb") as out:
+                    shutil.copyfileobj(member, out, COPY_BLOCK)
+                tf.io.gfile.rename(temp, path, overwrite=True)
+            except BaseException:
+                remove_quietly(temp)
+                raise
+    return paths

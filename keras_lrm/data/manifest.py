@@ -1,0 +1,208 @@
+"""The manifest of a TFRecord preparation: what is there and how to check it.
+
+`manifest.json` is written last by `tfrecords.prepare`; its presence marks a
+complete preparation. It records the corpus, the tokenizer, the token dtype,
+the record length and, per split, every shard with its size and sha256, so
+that a reader can catch a missing, truncated or corrupted shard.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from keras_lrm.data.files import file_size
+from keras_lrm.data.files import sha256_file
+from keras_lrm.data.tokenizers import load_tokenizer
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+VERIFY_MODES = (None, "size", "checksum")
+DTYPES = ("uint8", "uint16", "int32")
+REQUIRED_KEYS = ("format_version", "vocab_size", "dtype", "chunk_size",
+                 "splits", "tokenizer")
+
+
+class CorruptDataError(ValueError):
+    """A prepared file is missing, truncated, changed or unreadable.
+
+    The message names the file.
+    """
+
+
+def token_dtype(vocab_size):
+    """The narrowest stored dtype for ids in `[0, vocab_size)`.
+
+    `"uint8"` up to 256 ids, `"uint16"` up to 65536, else `"int32"`.
+    """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) \
+            or vocab_size < 1:
+        raise ValueError(
+            "`vocab_size` must be an integer >= 1. "
+            f"Received: vocab_size={vocab_size!r}"
+        )
+    if vocab_size <= 256:
+        return "uint8"
+    if vocab_size <= 65536:
+        return "uint16"
+    return "int32"
+
+
+def shard_name(split, index, count):
+    """`{split}-{index:05d}-of-{count:05d}.tfrecord`."""
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+class Manifest:
+    """A loaded `manifest.json`: the shards and settings of a preparation.
+
+    Attributes:
+        directory: the folder of the preparation.
+        data: the manifest as a dict (the JSON contents).
+        vocab_size: number of token ids.
+        dtype: the stored integer type, `"uint8"`, `"uint16"` or `"int32"`.
+        chunk_size: tokens per record (the last record of a split may hold
+            fewer).
+        splits: `{split: {"num_tokens", "files": [{"name", "num_records",
+            "num_tokens", "size_bytes", "sha256"}]}}`.
+        tokenizer_config: the tokenizer's `get_config()`.
+        corpus_config: the corpus's `get_config()`.
+    """
+
+    def __init__(self, directory, data):
+        self.directory = directory
+        self.data = data
+        self.format_version = data["format_version"]
+        self.vocab_size = data["vocab_size"]
+        self.dtype = data["dtype"]
+        self.chunk_size = data["chunk_size"]
+        self.splits = data["splits"]
+        self.tokenizer_config = data["tokenizer"]
+        self.corpus_config = data.get("corpus")
+
+    @property
+    def path(self):
+        """The path of `manifest.json`."""
+        return os.path.join(self.directory, MANIFEST_FILE)
+
+    def _split(self, split):
+        if split not in self.splits:
+            raise ValueError(
+                f"`split` must be one of the prepared splits "
+                f"{tuple(self.splits)}. Received: split={split!r}"
+            )
+        return self.splits[split]
+
+    def files(self, split):
+        """Full paths of `split`'s shards, in token order."""
+        return [os.path.join(self.directory, entry["name"])
+                for entry in self._split(split)["files"]]
+
+    def num_tokens(self, split):
+        """Number of tokens in `split`."""
+        return self._split(split)["num_tokens"]
+
+    def tokenizer(self):
+        """The tokenizer saved with the preparation."""
+        return load_tokenizer(self.directory)
+
+    def verify(self, mode="size"):
+        """Checks the shards; raises `CorruptDataError` naming a bad one.
+
+        Args:
+            mode: `None` (no check), `"size"` (each shard exists with the
+                recorded size: catches missing and truncated files) or
+                `"checksum"` (also the sha256 of each shard).
+        """
+        if mode not in VERIFY_MODES:
+            raise ValueError(
+                f"`verify` must be one of {VERIFY_MODES}. "
+                f"Received: verify={mode!r}"
+            )
+        if mode is None:
+            return
+        for split, info in self.splits.items():
+            for entry in info["files"]:
+                _verify_file(os.path.join(self.directory, entry["name"]),
+                             entry, mode)
+
+    def __repr__(self):
+        counts = {split: info["num_tokens"]
+                  for split, info in self.splits.items()}
+        return f"Manifest({self.directory!r}, num_tokens={counts})"
+
+
+def _verify_file(path, entry, mode):
+    if not tf.io.gfile.exists(path):
+        raise CorruptDataError(
+            f"Missing shard {path}, listed in the manifest. Prepare the data "
+            "again."
+        )
+    size = file_size(path)
+    if size != entry["size_bytes"]:
+        raise CorruptDataError(
+            f"Shard {path} holds {size} bytes but the manifest records "
+            f"{entry['size_bytes']} (truncated or replaced). Prepare the "
+            "data again."
+        )
+    if mode == "checksum":
+        digest = sha256_file(path)
+        if digest != entry["sha256"]:
+            raise CorruptDataError(
+                f"Shard {path} has sha256 {digest} but the manifest records "
+                f"{entry['sha256']} (corrupted). Prepare the data again."
+            )
+
+
+def load_manifest(directory, verify="size"):
+    """Loads `<directory>/manifest.json` and checks the shards it lists.
+
+    Args:
+        directory: the preparation's folder,
+            `<output_dir>/<corpus>/<tokenizer>`.
+        verify: `None`, `"size"` or `"checksum"`; see `Manifest.verify`.
+
+    Returns:
+        The `Manifest`.
+
+    Raises:
+        CorruptDataError: the manifest is missing or unreadable, or a shard
+            fails the check; the message names the file.
+        ValueError: the manifest was written by a newer format version.
+    """
+    if verify not in VERIFY_MODES:
+        raise ValueError(
+            f"`verify` must be one of {VERIFY_MODES}. "
+            f"Received: verify={verify!r}"
+        )
+    path = os.path.join(directory, MANIFEST_FILE)
+    if not tf.io.gfile.exists(path):
+        raise CorruptDataError(
+            f"Missing {path}: {directory} holds no complete preparation "
+            "(prepare it with `keras_lrm.data.prepare`)."
+        )
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = json.loads(f.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptDataError(f"Unreadable {path}: {error}") from None
+    if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS):
+        raise CorruptDataError(
+            f"{path} is not a keras_lrm manifest (it needs the keys "
+            f"{REQUIRED_KEYS})."
+        )
+    version = data["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format_version={version!r}, newer than the "
+            f"supported {FORMAT_VERSION}: upgrade keras_lrm or prepare the "
+            "data again."
+        )
+    if data["dtype"] not in DTYPES:
+        raise CorruptDataError(
+            f"{path} records an unknown dtype {data['dtype']!r}; expected "
+            f"one of {DTYPES}."
+        )
+    manifest = Manifest(directory, data)
+    manifest.verify(verify)
+    return manifest

@@ -1,0 +1,346 @@
+"""Tokenized corpora as TFRecord shards with a manifest.
+
+The format (version 1), which the stream reader relies on:
+
+- Folder `<output_dir>/<corpus.name>/<tokenizer.name>/`.
+- Shards `{split}-{i:05d}-of-{n:05d}.tfrecord`, uncompressed TFRecord files.
+  Each record is a serialized `tf.train.Example` with one feature,
+  `"tokens"`: a bytes_list holding one value, the token ids as raw
+  little-endian integers of the manifest's `dtype` (`"uint8"` when
+  `vocab_size <= 256`, `"uint16"` when `<= 65536`, else `"int32"`).
+- Every record holds exactly `chunk_size` tokens except the last record of
+  a split, which may be shorter but never empty. Records follow the token
+  order, shard 0 first; a shard holds whole records, about `shard_tokens`
+  tokens.
+- A split's token stream is the concatenation, in corpus order, of
+  `tokenizer.tokenize` of each document (no separator added).
+- `manifest.json` (see `manifest.py`), written last, marks a complete
+  preparation; the tokenizer is saved beside it (`tokenizer.json`,
+  `vocab.txt`).
+"""
+
+import datetime
+import json
+import logging
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lrm.arguments import check_positive
+from keras_lrm.data.files import atomic_write
+from keras_lrm.data.files import remove_quietly
+from keras_lrm.data.files import remove_temp_files
+from keras_lrm.data.manifest import FORMAT_VERSION
+from keras_lrm.data.manifest import MANIFEST_FILE
+from keras_lrm.data.manifest import CorruptDataError
+from keras_lrm.data.manifest import Manifest
+from keras_lrm.data.manifest import load_manifest
+from keras_lrm.data.manifest import token_dtype
+from keras_lrm.data.record_writer import SplitWriter
+from keras_lrm.data.splits import SPLITS
+from keras_lrm.data.tokenizer_base import document_batches
+from keras_lrm.data.tokenizers import ByteTokenizer
+from keras_lrm.data.tokenizers import WordTokenizer
+from keras_lrm.version import __version__
+
+logger = logging.getLogger("keras_lrm.data")
+
+TF_TYPES = {"uint8": tf.uint8, "uint16": tf.uint16, "int32": tf.int32}
+FEATURES = {"tokens": tf.io.FixedLenFeature([], tf.string)}
+SHARD_PATTERN = re.compile(r"^(train|valid|test)-\d{5}-of-\d{5}\.tfrecord$")
+# Settings that must match for an earlier preparation to be reused.
+REUSE_KEYS = ("corpus", "tokenizer", "vocab_size", "dtype", "chunk_size",
+              "shard_tokens", "sources")
+
+
+def decode_record(serialized, dtype):
+    """The token ids of one serialized record.
+
+    Args:
+        serialized: a scalar string tensor, one record of a shard.
+        dtype: the manifest's dtype, `"uint8"`, `"uint16"` or `"int32"`.
+
+    Returns:
+        An int32 tensor `(n,)`.
+    """
+    if isinstance(dtype, tf.DType):
+        dtype = dtype.name
+    if dtype not in TF_TYPES:
+        raise ValueError(
+            f"`dtype` must be one of {tuple(TF_TYPES)}. "
+            f"Received: dtype={dtype!r}"
+        )
+    raw = tf.io.parse_single_example(serialized, FEATURES)["tokens"]
+    ids = tf.io.decode_raw(raw, TF_TYPES[dtype], little_endian=True)
+    return tf.cast(ids, tf.int32)
+
+
+def read_tokens(manifest, split):
+    """All token ids of `split`, for small data and tests.
+
+    Args:
+        manifest: a `Manifest`, or the folder of a preparation.
+        split: a prepared split.
+
+    Returns:
+        An int32 numpy array.
+
+    Raises:
+        CorruptDataError: a shard fails to parse or holds other records
+            than the manifest says; the message names the shard.
+    """
+    if not isinstance(manifest, Manifest):
+        manifest = load_manifest(manifest)
+    paths = manifest.files(split)
+    entries = manifest.splits[split]["files"]
+    parts = []
+    for path, entry in zip(paths, entries):
+        dataset = tf.data.TFRecordDataset(path).map(
+            lambda record: decode_record(record, manifest.dtype))
+        try:
+            records = [ids.numpy() for ids in dataset]
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+                tf.errors.NotFoundError) as error:
+            raise CorruptDataError(
+                f"Shard {path} cannot be read ({error.message.strip()}). "
+                "Prepare the data again."
+            ) from None
+        tokens = sum(len(r) for r in records)
+        if len(records) != entry["num_records"] or \
+                tokens != entry["num_tokens"]:
+            raise CorruptDataError(
+                f"Shard {path} holds {len(records)} records and {tokens} "
+                f"tokens, but the manifest records {entry['num_records']} "
+                f"and {entry['num_tokens']}. Prepare the data again."
+            )
+        parts.extend(records)
+    if not parts:
+        return np.zeros([0], np.int32)
+    return np.concatenate(parts).astype(np.int32)
+
+
+def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
+            shard_tokens=50_000_000, splits=SPLITS, progress=True,
+            verify_existing=True):
+    """Tokenizes `corpus` into TFRecord shards and writes a manifest.
+
+    Writes into `<output_dir>/<corpus.name>/<tokenizer.name>/` (see the
+    module docstring for the format). If a complete preparation with the
+    same corpus config, tokenizer config, `chunk_size`, `shard_tokens`,
+    splits and identical `corpus.sources()` is already there, nothing is
+    written and its manifest is returned.
+
+    Every file is written under a temporary name. Shards are renamed into
+    place only once all splits are tokenized, after the old manifest is
+    removed; the tokenizer and then the manifest follow. An interruption
+    while tokenizing leaves an earlier preparation untouched; temporary
+    files left by a killed run are removed by the next run.
+
+    Args:
+        corpus: a corpus (see `keras_lrm.data.corpora`).
+        tokenizer: a tokenizer (see `keras_lrm.data.tokenizers`), or the
+            name `"bytes"` or `"words"`. For `"words"` the tokenizer saved
+            by an earlier preparation of the same corpus (same config and
+            sources) is reused, else the vocabulary is built from the
+            train split.
+        output_dir: the root folder (local or `gs://`).
+        chunk_size: tokens per record.
+        shard_tokens: about this many tokens per shard (whole records).
+        splits: the splits to prepare.
+        progress: show a progress bar per split and log to stdout.
+        verify_existing: check the sizes of an existing preparation's
+            shards before reusing it (a damaged one is prepared again).
+
+    Returns:
+        The `Manifest` of the preparation.
+    """
+    check_positive("chunk_size", chunk_size)
+    check_positive("shard_tokens", shard_tokens)
+    splits = _check_splits(splits)
+    corpus_settings = _as_json({"corpus": corpus.get_config(),
+                                "sources": corpus.sources()})
+    tokenizer = _resolve_tokenizer(tokenizer, corpus, corpus_settings,
+                                   output_dir, progress)
+    vocab_size = tokenizer.vocab_size
+    dtype = token_dtype(vocab_size)
+    directory = os.path.join(output_dir, corpus.name, tokenizer.name)
+    tf.io.gfile.makedirs(directory)
+    remove_temp_files(directory)
+    settings = dict(corpus_settings, **_as_json({
+        "tokenizer": tokenizer.get_config(),
+        "vocab_size": vocab_size,
+        "dtype": dtype,
+        "chunk_size": chunk_size,
+        "shard_tokens": shard_tokens,
+    }))
+    existing = _reusable(directory, settings, splits, verify_existing)
+    if existing is not None:
+        _log(f"{directory} is up to date (same corpus, tokenizer, settings "
+             "and sources): nothing to prepare.", progress)
+        return existing
+    records_per_shard = max(1, shard_tokens // chunk_size)
+    writers = []
+    try:
+        for split in splits:
+            writer = SplitWriter(directory, split, chunk_size,
+                                 records_per_shard, dtype)
+            writers.append(writer)
+            _tokenize_split(corpus, tokenizer, split, writer, progress)
+        shards = {w.split: w.finish() for w in writers}
+    except BaseException:
+        for writer in writers:
+            writer.close()
+            for path in writer.temp_paths:
+                remove_quietly(path)
+        raise
+    data = dict(settings)
+    data["format_version"] = FORMAT_VERSION
+    data["splits"] = {
+        split: {
+            "num_tokens": sum(s["num_tokens"] for s in shards[split]),
+            "files": [{k: s[k] for k in ("name", "num_records", "num_tokens",
+                                         "size_bytes", "sha256")}
+                      for s in shards[split]],
+        }
+        for split in splits
+    }
+    data["library_version"] = __version__
+    data["created"] = datetime.datetime.now(
+        datetime.timezone.utc).isoformat(timespec="seconds")
+    _commit(directory, shards, tokenizer, data)
+    counts = {split: data["splits"][split]["num_tokens"] for split in splits}
+    _log(f"Prepared {directory}: {counts} tokens.", progress)
+    return Manifest(directory, data)
+
+
+def _resolve_tokenizer(tokenizer, corpus, corpus_settings, output_dir,
+                       progress):
+    """A tokenizer instance for `tokenizer`, which may be a name."""
+    if not isinstance(tokenizer, str):
+        return tokenizer
+    if tokenizer == "bytes":
+        return ByteTokenizer()
+    if tokenizer != "words":
+        raise ValueError(
+            "`tokenizer` must be a tokenizer, or the name 'bytes' or "
+            f"'words'. Received: tokenizer={tokenizer!r}"
+        )
+    directory = os.path.join(output_dir, corpus.name, tokenizer)
+    try:
+        manifest = load_manifest(directory, verify=None)
+        if all(manifest.data.get(key) == value
+               for key, value in corpus_settings.items()):
+            _log(f"Reusing the word vocabulary of {directory}.", progress)
+            return manifest.tokenizer()
+    except (ValueError, KeyError):
+        pass
+    _log(f"Building the word vocabulary of {corpus.name} (train split).",
+         progress)
+    return WordTokenizer.build(corpus.texts("train"), progress=progress)
+
+
+def _check_splits(splits):
+    if isinstance(splits, str):
+        splits = (splits,)
+    splits = tuple(splits)
+    if not splits or len(set(splits)) != len(splits) or \
+            any(split not in SPLITS for split in splits):
+        raise ValueError(
+            f"`splits` must name distinct splits among {SPLITS}. "
+            f"Received: splits={splits!r}"
+        )
+    return splits
+
+
+def _as_json(value):
+    """`value` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _reusable(directory, settings, splits, verify_existing):
+    """The existing manifest if it matches `settings`, else `None`."""
+    if not tf.io.gfile.exists(os.path.join(directory, MANIFEST_FILE)):
+        return None
+    try:
+        manifest = load_manifest(
+            directory, verify="size" if verify_existing else None)
+    except ValueError as error:
+        logger.warning("Preparing %s again: %s", directory, error)
+        return None
+    changed = [key for key in REUSE_KEYS
+               if manifest.data.get(key) != settings[key]]
+    if set(manifest.splits) != set(splits):
+        changed.append("splits")
+    if not changed:
+        return manifest
+    logger.info("Preparing %s again: %s changed.", directory,
+                ", ".join(changed))
+    return None
+
+
+def _tokenize_split(corpus, tokenizer, split, writer, progress):
+    """Streams `split` through `tokenizer` into `writer`, checking ids."""
+    bar = None
+    if progress:
+        print(f"Tokenizing {corpus.name} {split} ({tokenizer.name}):")
+        bar = keras.utils.Progbar(None, unit_name="byte")
+    vocab_size = tokenizer.vocab_size
+    seen = 0
+    for first, batch in document_batches(corpus.texts(split)):
+        ids = tokenizer.tokenize(batch)
+        flat = ids.flat_values.numpy()
+        if flat.size and (flat.min() < 0 or flat.max() >= vocab_size):
+            bad = int(np.argmax((flat < 0) | (flat >= vocab_size)))
+            row = int(ids.value_rowids().numpy()[bad])
+            raise ValueError(
+                f"Token id {int(flat[bad])} is outside [0, {vocab_size}) in "
+                f"document {first + row} of split {split!r} of corpus "
+                f"{corpus.name!r}. Received: tokenizer={tokenizer!r}"
+            )
+        writer.add(flat.astype(np.int32, copy=False))
+        seen += sum(len(text) for text in batch)
+        if bar is not None:
+            bar.update(seen)
+    if bar is not None:
+        bar.update(seen, finalize=True)
+        print(f"{split}: {writer.num_tokens} tokens.")
+    if writer.num_tokens == 0:
+        logger.warning("Split %r of corpus %r holds no tokens: it gets no "
+                       "shard.", split, corpus.name)
+
+
+def _commit(directory, shards, tokenizer, data):
+    """Moves the new shards into place, then the tokenizer and manifest."""
+    remove_quietly(os.path.join(directory, MANIFEST_FILE))
+    keep = set()
+    for entries in shards.values():
+        for entry in entries:
+            path = os.path.join(directory, entry["name"])
+            tf.io.gfile.rename(entry["temp"], path, overwrite=True)
+            keep.add(entry["name"])
+    for name in tf.io.gfile.listdir(directory):
+        if SHARD_PATTERN.match(name) and name not in keep:
+            remove_quietly(os.path.join(directory, name))
+    tokenizer.save(directory)
+    atomic_write(os.path.join(directory, MANIFEST_FILE),
+                 json.dumps(data, indent=1) + "\n")
+
+
+def _log(message, progress):
+    logger.info(message)
+    if progress:
+        print(message)
+
+
+__all__ = [
+    "CorruptDataError",
+    "Manifest",
+    "decode_record",
+    "load_manifest",
+    "prepare",
+    "read_tokens",
+    "token_dtype",
+]

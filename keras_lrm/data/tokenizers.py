@@ -1,0 +1,98 @@
+"""Tokenizers on tensorflow-text, and loading a saved one.
+
+Every tokenizer has `name` (`"bytes"`, `"words"`, `"sentencepiece"`),
+`vocab_size`, `tokenize(texts)` (a list or 1-D tensor of strings to an int32
+`tf.RaggedTensor`, one row per text), `detokenize(ids)`, `get_config()` and
+`save(directory)`, which writes `tokenizer.json` (and `vocab.txt` or the
+SentencePiece model) atomically. `load_tokenizer(directory)` reads it back.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from keras_lrm.data.tokenizer_base import CONFIG_FILE
+from keras_lrm.data.tokenizer_base import Tokenizer
+from keras_lrm.data.tokenizer_bytes import ByteTokenizer
+from keras_lrm.data.tokenizer_sentencepiece import SentencePieceTokenizer
+from keras_lrm.data.tokenizer_words import WordTokenizer
+
+TOKENIZERS = ("bytes", "words", "sentencepiece")
+
+
+def get_tokenizer(name, corpus=None, **kwargs):
+    """Makes a tokenizer by name.
+
+    Args:
+        name: `"bytes"`; `"words"`, whose vocabulary is built from
+            `corpus.texts("train")` (`kwargs` go to `WordTokenizer.build`);
+            or `"sentencepiece"` (`kwargs`: `model_path`).
+        corpus: the corpus whose train split makes the word vocabulary.
+
+    Returns:
+        The tokenizer.
+    """
+    if name == "bytes":
+        return ByteTokenizer(**kwargs)
+    if name == "words":
+        if corpus is None:
+            raise ValueError(
+                "The word tokenizer builds its vocabulary from a corpus's "
+                "train split: pass `corpus`. Received: corpus=None"
+            )
+        return WordTokenizer.build(corpus.texts("train"), **kwargs)
+    if name == "sentencepiece":
+        return SentencePieceTokenizer(**kwargs)
+    raise ValueError(
+        f"`name` must be one of {TOKENIZERS}. Received: name={name!r}"
+    )
+
+
+def load_tokenizer(directory):
+    """Loads the tokenizer that `Tokenizer.save(directory)` wrote.
+
+    Args:
+        directory: the folder holding `tokenizer.json`.
+
+    Returns:
+        A `ByteTokenizer`, `WordTokenizer` or `SentencePieceTokenizer`.
+    """
+    path = os.path.join(directory, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"No {CONFIG_FILE} in `directory` (written by "
+            f"`tokenizer.save(directory)`). Received: directory={directory!r}"
+        )
+    with tf.io.gfile.GFile(path, "r") as f:
+        config = json.load(f)
+    name = config.get("name")
+    if name == "bytes":
+        tokenizer = ByteTokenizer()
+    elif name == "words":
+        tokenizer = WordTokenizer.from_directory(directory, config)
+    elif name == "sentencepiece":
+        tokenizer = SentencePieceTokenizer.from_directory(directory, config)
+    else:
+        raise ValueError(
+            f"{path} names an unknown tokenizer; expected one of "
+            f"{TOKENIZERS}. Received: name={name!r}"
+        )
+    if tokenizer.vocab_size != config.get("vocab_size"):
+        raise ValueError(
+            f"{path} records vocab_size={config.get('vocab_size')} but the "
+            f"loaded tokenizer has {tokenizer.vocab_size}. "
+            f"Received: directory={directory!r}"
+        )
+    return tokenizer
+
+
+__all__ = [
+    "TOKENIZERS",
+    "ByteTokenizer",
+    "SentencePieceTokenizer",
+    "Tokenizer",
+    "WordTokenizer",
+    "get_tokenizer",
+    "load_tokenizer",
+]
