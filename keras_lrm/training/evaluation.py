@@ -1,0 +1,61 @@
+"""The Transformer-XL evaluation protocol: the whole stream, in order."""
+
+import math
+
+import tensorflow as tf
+
+from keras_lrm.data.streams import distribute_streams
+from keras_lrm.data.streams import eval_layout
+from keras_lrm.training.stateful_lm import StatefulLM
+
+
+def evaluate_stream(lm, source, batch_size=1, segment_length=None,
+                    memory_lengths=None, max_tokens=None, jit_compile=True,
+                    verbose="auto"):
+    """Mean cross-entropy of `lm` over a split, every token once.
+
+    The split (or its first `max_tokens` tokens) is read as `batch_size`
+    parallel streams in order, memory carried from window to window; the
+    first token of the split is context only, every later token is
+    predicted exactly once, and padding at the end of short rows has
+    weight 0. Call it inside the scope of the strategy to run under.
+
+    Args:
+        lm: a `MemoryTransformerLM`.
+        source: `keras_lrm.data.streams.StreamSource` of the split.
+        batch_size: parallel streams (1 gives every token the longest
+            context; more is faster).
+        segment_length: tokens per step (default `lm.segment_length`).
+        memory_lengths: evaluate with other memory lengths (a `Placement`
+            or per-layer list), e.g. longer than in training.
+        max_tokens: evaluate the first `max_tokens` tokens only.
+        jit_compile: compile the step with XLA.
+        verbose: Keras progress bar setting.
+
+    Returns:
+        Dict with `nll` (nats per token), `bits_per_token`, `perplexity`
+        and `tokens` (predicted tokens).
+    """
+    segment_length = segment_length or lm.segment_length
+    num_tokens = source.num_tokens if max_tokens is None \
+        else min(max_tokens, source.num_tokens)
+    layout = eval_layout(num_tokens, batch_size, segment_length)
+    evaluator = lm if memory_lengths is None \
+        else lm.with_memory_lengths(memory_lengths)
+    model = StatefulLM(evaluator, batch_size, metric="bpc")
+    model.compile(jit_compile=jit_compile)
+    metric = model.token_metric
+    dataset = distribute_streams(tf.distribute.get_strategy(), source,
+                                 layout)
+    model.reset_memory("eval")
+    model.evaluate(dataset, steps=layout.num_windows, verbose=verbose)
+    predicted = int(metric.count.numpy())
+    if predicted != num_tokens - 1:
+        raise RuntimeError(
+            f"Evaluation weighted {predicted} tokens, expected "
+            f"{num_tokens - 1}."
+        )
+    bits = float(metric.result().numpy())
+    nll = bits * math.log(2.0)
+    return {"nll": nll, "bits_per_token": bits,
+            "perplexity": math.exp(nll), "tokens": predicted}

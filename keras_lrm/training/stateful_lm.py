@@ -1,0 +1,193 @@
+"""Memory carried from batch to batch during `fit` and `evaluate`."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_lrm.arguments import check_positive
+from keras_lrm.metrics import BitsPerToken
+from keras_lrm.metrics import Perplexity
+
+MODES = ("train", "eval")
+METRICS = {"bpc": BitsPerToken, "perplexity": Perplexity}
+
+
+@keras.saving.register_keras_serializable(package="keras_lrm")
+class StatefulLM(keras.Model):
+    """Trains and evaluates a `MemoryTransformerLM` over token streams.
+
+    Like a stateful RNN: row `b` of every batch continues the stream of row
+    `b` of the batch before (see `keras_lrm.data.streams`), and the memory
+    the model wrote for that row is read back. The memory lives in
+    non-trainable per-replica variables (`synchronization="on_read"`,
+    `aggregation="only_first_replica"`), so under a `tf.distribute` strategy
+    every replica keeps the memory of its own rows. Training and evaluation
+    keep separate memories: an evaluation never disturbs the training
+    streams. Empty a memory where its streams start (a new pass) with
+    `reset_memory()` or the `ResetMemory` callback.
+
+    A batch is one int tensor of `T + 1` consecutive tokens per row: inputs
+    `[:, :-1]`, targets `[:, 1:]`, and a target of `-1` is not predicted
+    (padding). The model adds the mean cross-entropy in nats over the
+    predicted tokens as its loss and keeps an exact bits-per-token or
+    perplexity metric, so `compile` needs only an optimizer. (One plain
+    tensor per batch, rather than `(x, y)`, is what Keras 3 can train from
+    under `MultiWorkerMirroredStrategy`: keras-team/keras#20585.)
+
+    The memory is written inside `call`, as `BatchNormalization` updates its
+    statistics, so Keras' own `train_step`, loss scaling and distribution
+    apply unchanged.
+
+    Args:
+        lm: the `MemoryTransformerLM` to run.
+        batch_size: global batch size (rows); each replica keeps
+            `batch_size / num_replicas` rows. Build it inside the strategy's
+            scope.
+        metric: "bpc" (bits per token, for bytes) or "perplexity".
+        **kwargs: base model arguments.
+
+    Call arguments:
+        windows: int `(rows, T + 1)` tokens as above.
+        training: picks the training or the evaluation memory.
+
+    Returns:
+        Float32 logits `(rows, T, vocab_size)`.
+
+    Example:
+
+    >>> model = StatefulLM(lm, batch_size=8)
+    >>> model.compile(optimizer="adam")
+    >>> model.fit(stream_dataset(source, train_layout(n, 8, 128)),
+    ...           callbacks=[ResetMemory()])
+    """
+
+    def __init__(self, lm, batch_size, metric="bpc", **kwargs):
+        super().__init__(**kwargs)
+        check_positive("batch_size", batch_size)
+        if metric not in METRICS:
+            raise ValueError(
+                f"`metric` must be one of {tuple(METRICS)}. Received: "
+                f"metric={metric!r}"
+            )
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(
+                f"`batch_size` must be divisible by the {replicas} replicas "
+                f"of the current strategy. Received: batch_size={batch_size}"
+            )
+        self.lm = lm
+        self.batch_size = batch_size
+        self.metric = metric
+        self.replica_batch_size = batch_size // replicas
+        self.token_metric = METRICS[metric]()
+        self.multi_worker = isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self.build()
+
+    def build(self, input_shape=None):
+        template = self.lm.initial_memory(self.replica_batch_size)
+        memories = {}
+        for mode in MODES:
+            memories[mode] = {
+                key: keras.Variable(
+                    ops.zeros(value.shape, value.dtype),
+                    trainable=False,
+                    dtype=value.dtype,
+                    synchronization="on_read",
+                    aggregation="only_first_replica",
+                    name=f"{mode}_{key}",
+                )
+                for key, value in template.items()
+            }
+        self.memories = memories
+        self.built = True
+
+    def reset_memory(self, mode=None):
+        """Empties the memory of `mode` ("train"/"eval"), or both."""
+        for name in MODES if mode is None else (mode,):
+            for variable in self.memories[name].values():
+                variable.assign(ops.zeros(variable.shape, variable.dtype))
+
+    def replica_memory(self, mode="train"):
+        """The memory of every local replica: a list of state dicts."""
+        strategy = self.distribute_strategy
+        per_key = {
+            key: strategy.experimental_local_results(variable.value)
+            for key, variable in self.memories[mode].items()
+        }
+        count = len(next(iter(per_key.values())))
+        return [{key: values[index] for key, values in per_key.items()}
+                for index in range(count)]
+
+    def call(self, windows, training=False):
+        # Keras builds a model under a strategy by averaging the first
+        # distributed batch, which turns ids into floats.
+        if not windows.dtype.is_integer:
+            windows = ops.cast(ops.round(windows), "int32")
+        rows = windows.shape[0]
+        if len(windows.shape) != 2 or (
+                rows is not None and rows != self.replica_batch_size):
+            raise ValueError(
+                f"Each replica reads windows of shape "
+                f"({self.replica_batch_size}, T + 1) (`batch_size`="
+                f"{self.batch_size}). Received: shape={tuple(windows.shape)}"
+            )
+        token_ids = ops.maximum(windows[:, :-1], 0)
+        targets = windows[:, 1:]
+        variables = self.memories["train" if training else "eval"]
+        memory = {key: ops.convert_to_tensor(v)
+                  for key, v in variables.items()}
+        logits, new_memory = self.lm.call_with_memory(
+            token_ids, memory, training=training)
+        for key, variable in variables.items():
+            variable.assign(new_memory[key])
+        weights = ops.cast(ops.greater_equal(targets, 0), "float32")
+        labels = ops.maximum(targets, 0)
+        nll = keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True)
+        self.add_loss(ops.divide_no_nan(ops.sum(nll * weights),
+                                        ops.sum(weights)))
+        self.token_metric.update_state(labels, logits, weights)
+        return logits
+
+    def _with_worker_axis(self, logs):
+        # Keras 3 averages step logs across workers along axis 0, which a
+        # scalar lacks (keras-team/keras#20585): give each log that axis.
+        if not self.multi_worker:
+            return logs
+        return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+
+    def train_step(self, data):
+        return self._with_worker_axis(super().train_step(data))
+
+    def test_step(self, data):
+        return self._with_worker_axis(super().test_step(data))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "lm": keras.saving.serialize_keras_object(self.lm),
+            "batch_size": self.batch_size,
+            "metric": self.metric,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["lm"] = keras.saving.deserialize_keras_object(config["lm"])
+        return cls(**config)
+
+
+class ResetMemory(keras.callbacks.Callback):
+    """Empties a `StatefulLM`'s memories where streams start again.
+
+    The training memory at the start of every epoch (a pass over the
+    streams) and the evaluation memory at the start of every evaluation.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.reset_memory("train")
+
+    def on_test_begin(self, logs=None):
+        self.model.reset_memory("eval")

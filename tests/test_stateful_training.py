@@ -1,0 +1,188 @@
+"""Memory carried across batches in `fit`, under strategies, and resumed."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lrm import Placement
+from keras_lrm.data import ByteTokenizer
+from keras_lrm.data import TextFilesCorpus
+from keras_lrm.data import prepare
+from keras_lrm.data.streams import StreamSource
+from keras_lrm.data.streams import distribute_streams
+from keras_lrm.data.streams import stream_dataset
+from keras_lrm.data.streams import train_layout
+from keras_lrm.models import MemoryTransformerLM
+from keras_lrm.training import Experiment
+from keras_lrm.training import ResetMemory
+from keras_lrm.training import StatefulLM
+from keras_lrm.training import run_experiment
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stateful")
+    rng = np.random.default_rng(1)
+    lines = [bytes(rng.integers(97, 123, 40).astype(np.uint8))
+             for _ in range(800)]
+    (root / "text.txt").write_bytes(b"\n".join(lines) + b"\n")
+    manifest = prepare(TextFilesCorpus(str(root / "text.txt")),
+                       ByteTokenizer(), output_dir=str(root / "records"),
+                       chunk_size=128, progress=False)
+    return StreamSource.from_manifest(manifest, "train")
+
+
+def tiny_lm():
+    return MemoryTransformerLM(256, 2, 16, 2, 32, 8,
+                               Placement("last", 1, 16, 8))
+
+
+def compile_for_test(model):
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+
+
+def test_each_replica_keeps_the_memory_of_its_rows(source):
+    """(a) MirroredStrategy on two logical CPUs, compared per replica."""
+    layout = train_layout(source.num_tokens, 4, 8)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        lm = tiny_lm()
+        initial = lm.get_weights()
+        model = StatefulLM(lm, 4)
+        compile_for_test(model)
+    steps = 6
+    model.fit(distribute_streams(strategy, source, layout), epochs=1,
+              steps_per_epoch=steps, shuffle=False, verbose=0)
+    replicas = model.replica_memory("train")
+    assert len(replicas) == 2
+    # The weights were updated with the gradients of all rows; replay the
+    # same updates on one device, replica by replica, to get each memory.
+    reference = tiny_lm()
+    reference.set_weights(initial)
+    single = StatefulLM(reference, 4)
+    compile_for_test(single)
+    single.fit(stream_dataset(source, layout), epochs=1,
+               steps_per_epoch=steps, shuffle=False, verbose=0)
+    for weights, expected in zip(lm.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(weights, expected, atol=1e-5)
+    memory = single.replica_memory("train")[0]
+    for replica, state in enumerate(replicas):
+        rows = slice(2 * replica, 2 * replica + 2)
+        for key, value in state.items():
+            np.testing.assert_allclose(np.asarray(value),
+                                       np.asarray(memory[key])[rows],
+                                       atol=1e-5)
+        assert np.asarray(state["filled"]).tolist() == [16, 16]
+
+
+def test_evaluation_does_not_disturb_the_training_memory(source):
+    layout = train_layout(source.num_tokens, 2, 8)
+    model = StatefulLM(tiny_lm(), 2)
+    compile_for_test(model)
+    data = stream_dataset(source, layout)
+    model.fit(data, epochs=1, steps_per_epoch=3, shuffle=False, verbose=0)
+    before = {k: np.asarray(v) for k, v in
+              model.replica_memory("train")[0].items()}
+    model.evaluate(data, steps=2, verbose=0)
+    after = model.replica_memory("train")[0]
+    for key in before:
+        np.testing.assert_array_equal(before[key], np.asarray(after[key]))
+    assert np.asarray(model.replica_memory("eval")[0]["filled"]).tolist() \
+        == [16, 16]
+    model.reset_memory()
+    assert not np.asarray(model.replica_memory("train")[0]["filled"]).any()
+
+
+def test_reset_memory_callback_empties_memory_at_each_epoch(source):
+    layout = train_layout(source.num_tokens, 2, 8)
+    data = stream_dataset(source, layout).take(1).repeat()
+    for callbacks, filled in [([ResetMemory()], 8), ([], 16)]:
+        model = StatefulLM(tiny_lm(), 2)
+        compile_for_test(model)
+        model.fit(data, epochs=2, steps_per_epoch=1, shuffle=False, verbose=0,
+                  callbacks=callbacks)
+        state = model.replica_memory("train")[0]
+        assert np.asarray(state["filled"]).tolist() == [filled] * 2
+
+
+def copy_task(num_episodes, segment, vocab, rows, seed):
+    """Episodes [A, B, A]: a segment repeats the one two segments back."""
+    rng = np.random.default_rng(seed)
+    data = np.stack([
+        np.concatenate([part for _ in range(num_episodes)
+                        for part in _episode(rng, segment, vocab)])
+        for _ in range(rows)]).astype("int32")
+    windows = (data.shape[1] - 1) // segment
+    return tf.data.Dataset.from_tensor_slices(np.stack([
+        data[:, k * segment:(k + 1) * segment + 1] for k in range(windows)]))
+
+
+def _episode(rng, segment, vocab):
+    first = rng.integers(0, vocab, segment)
+    return first, rng.integers(0, vocab, segment), first
+
+
+@pytest.mark.slow
+def test_memory_learns_what_no_memory_cannot():
+    """(c) Only a memory of two segments can predict the repeated segment."""
+    vocab, segment, rows = 16, 8, 16
+    chance = np.log(vocab)
+    losses = {}
+    for memory in (2 * segment, 0):
+        keras.utils.set_random_seed(0)
+        lm = MemoryTransformerLM(vocab, 2, 32, 2, 64, segment,
+                                 Placement("all", None, memory, memory),
+                                 pre_norm=True)
+        model = StatefulLM(lm, rows)
+        model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                      jit_compile=True)
+        model.fit(copy_task(40, segment, vocab, rows, seed=0), epochs=12,
+                  shuffle=False, verbose=0, callbacks=[ResetMemory()])
+        losses[memory] = model.evaluate(
+            copy_task(10, segment, vocab, rows, seed=1), verbose=0,
+            callbacks=[ResetMemory()], return_dict=True)["loss"]
+    assert losses[2 * segment] < chance - 0.3
+    assert losses[0] > chance - 0.05
+
+
+def resume_experiment(tmp_path, steps, corpus_path):
+    return Experiment(
+        name="resume", corpus="text", corpus_path=corpus_path,
+        data_dir=str(tmp_path / "records"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        log_dir=str(tmp_path / "logs"),
+        num_layers=2, d_model=16, num_heads=2, d_ff=32, dropout=0.1,
+        placement="last", num_long=1, long_length=16, short_length=8,
+        batch_size=2, segment_length=8, train_steps=steps,
+        learning_rate=1e-3, min_learning_rate_ratio=1.0, eval_batch_size=2,
+        eval_tokens=64, strategy="cpu", save_every=1000, verbose=0)
+
+
+@pytest.mark.slow
+def test_resumed_run_continues_its_streams_exactly(tmp_path):
+    """Stop mid-pass, resume: same weights and memory as one long run."""
+    text = tmp_path / "text.txt"
+    rng = np.random.default_rng(2)
+    text.write_bytes(b"\n".join(
+        bytes(rng.integers(97, 123, 30).astype(np.uint8))
+        for _ in range(300)) + b"\n")
+    whole = resume_experiment(tmp_path / "whole", 9, str(text))
+    run_experiment(whole)
+    split = resume_experiment(tmp_path / "split", 4, str(text))
+    first = run_experiment(split)
+    assert first["windows_per_pass"] > 9
+    second = run_experiment(dataclasses.replace(split, train_steps=9))
+    assert "before" not in second and second["train"]["steps"] == 9
+    a = keras.saving.load_model(f"{whole.run_dir}/model.keras")
+    b = keras.saving.load_model(f"{split.run_dir}/model.keras")
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+    # A run that restarted the streams would give other weights.
+    fresh = resume_experiment(tmp_path / "fresh", 5, str(text))
+    run_experiment(fresh)
+    c = keras.saving.load_model(f"{fresh.run_dir}/model.keras")
+    assert any(not np.allclose(x, y, atol=1e-6)
+               for x, y in zip(a.get_weights(), c.get_weights()))
