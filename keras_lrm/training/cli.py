@@ -1,0 +1,50 @@
+"""Command-line flags for an `Experiment`: one flag per field."""
+
+import argparse
+import dataclasses
+
+from keras_lrm.training.experiment import Experiment
+from keras_lrm.training.experiment import run_experiment
+
+
+def parse_experiment(defaults, tiny=None, argv=None, description=None):
+    """Parses recipe flags into an `Experiment`.
+
+    Every field of `Experiment` is a flag (`--num_layers 12`,
+    `--jit_compile/--no-jit_compile`). `--tiny` applies the recipe's small
+    overrides (for tests and a first try on a laptop); flags given
+    explicitly win over both.
+
+    Args:
+        defaults: the recipe's `Experiment`.
+        tiny: dict of field overrides applied by `--tiny`.
+        argv: arguments (default `sys.argv[1:]`).
+        description: help text.
+    """
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--tiny", action="store_true",
+                        help="small model and data for a quick end-to-end run")
+    for field in dataclasses.fields(Experiment):
+        value = getattr(defaults, field.name)
+        flag = f"--{field.name}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                default=None, help=f"default {value}")
+        else:
+            parser.add_argument(flag, type=type(value), default=None,
+                                help=f"default {value!r}")
+    args = parser.parse_args(argv)
+    experiment = defaults
+    if args.tiny:
+        experiment = dataclasses.replace(experiment, **(tiny or {}))
+    given = {name: value for name, value in vars(args).items()
+             if name != "tiny" and value is not None}
+    return dataclasses.replace(experiment, **given)
+
+
+def run_recipe(defaults, tiny, description, argv=None):
+    """Parses the flags of a recipe and runs its experiment."""
+    return run_experiment(parse_experiment(defaults, tiny, argv,
+                                           description))

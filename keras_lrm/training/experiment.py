@@ -1,0 +1,276 @@
+"""One training run: strategy, data, model, stateful `fit`, evaluation.
+
+Recipes fill in an `Experiment` and call `run_experiment`. Training is
+counted in steps (as Transformer-XL does); a Keras epoch is one pass over
+the training streams, which starts with an empty memory.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_lrm.data.corpora import get_corpus
+from keras_lrm.data.files import atomic_write
+from keras_lrm.data.streams import StreamSource
+from keras_lrm.data.streams import distribute_streams
+from keras_lrm.data.streams import train_layout
+from keras_lrm.data.tfrecords import prepare
+from keras_lrm.distribute import is_chief
+from keras_lrm.distribute import resolve_strategy
+from keras_lrm.models import MemoryTransformerLM
+from keras_lrm.placement import Placement
+from keras_lrm.training.checkpoint import StreamCheckpoint
+from keras_lrm.training.evaluation import evaluate_stream
+from keras_lrm.training.stateful_lm import StatefulLM
+
+
+@dataclasses.dataclass
+class Experiment:
+    """Everything a run needs; every field is also a recipe flag."""
+
+    name: str = "quickstart"
+    # Data.
+    corpus: str = "stdlib"
+    corpus_path: str = ""
+    corpus_max_bytes: int = 0
+    corpus_allow_short: bool = False
+    tokenizer: str = "bytes"
+    data_dir: str = "tfrecords"
+    # Model.
+    num_layers: int = 6
+    d_model: int = 256
+    num_heads: int = 4
+    d_ff: int = 1024
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    pre_norm: bool = False
+    tie_embeddings: bool = True
+    clamp_len: int = 0
+    placement: str = "interleaved"
+    num_long: int = 1
+    long_length: int = 512
+    short_length: int = 128
+    eval_long_length: int = 0
+    eval_short_length: int = 0
+    # Training.
+    batch_size: int = 8
+    segment_length: int = 128
+    train_steps: int = 1000
+    learning_rate: float = 2.5e-4
+    warmup_steps: int = 0
+    min_learning_rate_ratio: float = 0.0
+    clip_norm: float = 0.25
+    seed: int = 0
+    # Evaluation.
+    eval_batch_size: int = 8
+    eval_segment_length: int = 0
+    eval_tokens: int = 0
+    test: bool = False
+    # Hardware.
+    strategy: str = "auto"
+    tpu: str = ""
+    precision: str = "auto"
+    jit_compile: bool = True
+    steps_per_execution: int = 1
+    # Outputs.
+    checkpoint_dir: str = "checkpoints"
+    log_dir: str = "logs"
+    save_every: int = 500
+    verbose: str = "auto"
+
+    def placement_for(self, long_length, short_length):
+        num_long = None if self.placement in ("all", "none") \
+            else self.num_long
+        return Placement(self.placement, num_long, long_length, short_length)
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.checkpoint_dir, self.name)
+
+
+def _precision(experiment, strategy):
+    if experiment.precision != "auto":
+        return experiment.precision
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def build_lm(experiment, vocab_size):
+    """The `MemoryTransformerLM` an experiment describes."""
+    return MemoryTransformerLM(
+        vocab_size=vocab_size,
+        num_layers=experiment.num_layers,
+        d_model=experiment.d_model,
+        num_heads=experiment.num_heads,
+        d_ff=experiment.d_ff,
+        segment_length=experiment.segment_length,
+        placement=experiment.placement_for(experiment.long_length,
+                                           experiment.short_length),
+        dropout=experiment.dropout,
+        attention_dropout=experiment.attention_dropout,
+        pre_norm=experiment.pre_norm,
+        tie_embeddings=experiment.tie_embeddings,
+        clamp_len=experiment.clamp_len or None,
+    )
+
+
+def build_optimizer(experiment):
+    """Adam, linear warm-up then cosine decay, global norm clipping."""
+    decay_steps = max(1, experiment.train_steps - experiment.warmup_steps)
+    if experiment.warmup_steps:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps, alpha=experiment.min_learning_rate_ratio,
+            warmup_target=experiment.learning_rate,
+            warmup_steps=experiment.warmup_steps)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            experiment.learning_rate, decay_steps,
+            alpha=experiment.min_learning_rate_ratio)
+    return keras.optimizers.Adam(schedule,
+                                 global_clipnorm=experiment.clip_norm or None)
+
+
+def prepare_data(experiment):
+    """Prepares (or finds already prepared) the experiment's TFRecords."""
+    options = {}
+    if experiment.corpus == "stdlib" and experiment.corpus_max_bytes:
+        options["max_bytes"] = experiment.corpus_max_bytes
+    if experiment.corpus == "enwik8" and experiment.corpus_allow_short:
+        options["allow_short"] = True
+    corpus = get_corpus(experiment.corpus, experiment.corpus_path or None,
+                        **options)
+    return prepare(corpus, experiment.tokenizer,
+                   output_dir=experiment.data_dir)
+
+
+def metric_for(manifest):
+    """Bits per byte for byte-level data, perplexity for words and pieces."""
+    return "bpc" if manifest.tokenizer_config.get("name") == "bytes" \
+        else "perplexity"
+
+
+def _verbose(experiment):
+    value = experiment.verbose
+    return int(value) if str(value).isdigit() else value
+
+
+def _evaluate(experiment, lm, manifest, split, label):
+    long_length = experiment.eval_long_length or experiment.long_length
+    short_length = experiment.eval_short_length or experiment.short_length
+    lengths = None
+    if (long_length, short_length) != (experiment.long_length,
+                                       experiment.short_length):
+        lengths = experiment.placement_for(long_length, short_length)
+    logging.info("Evaluating %s (%s)", split, label)
+    result = evaluate_stream(
+        lm, StreamSource.from_manifest(manifest, split),
+        batch_size=experiment.eval_batch_size,
+        segment_length=experiment.eval_segment_length
+        or experiment.segment_length,
+        memory_lengths=lengths,
+        max_tokens=experiment.eval_tokens or None,
+        jit_compile=experiment.jit_compile,
+        verbose=_verbose(experiment))
+    unit = metric_for(manifest)
+    value = result["bits_per_token"] if unit == "bpc" \
+        else result["perplexity"]
+    print(f"{label} {split}: {unit} {value:.4f} over {result['tokens']} "
+          f"tokens", flush=True)
+    return {**result, "unit": unit, "value": value}
+
+
+def run_experiment(experiment):
+    """Trains and evaluates; returns a dict of results (also saved as JSON).
+
+    Resumes from `<checkpoint_dir>/<name>/` when a checkpoint is there,
+    continuing the training streams at the next window with every
+    replica's memory.
+    """
+    keras.utils.set_random_seed(experiment.seed)
+    strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
+    keras.mixed_precision.set_dtype_policy(_precision(experiment, strategy))
+    manifest = prepare_data(experiment)
+    train_source = StreamSource.from_manifest(manifest, "train")
+    layout = train_layout(train_source.num_tokens, experiment.batch_size,
+                          experiment.segment_length)
+    metric = metric_for(manifest)
+    with strategy.scope():
+        lm = build_lm(experiment, manifest.vocab_size)
+        model = StatefulLM(lm, experiment.batch_size, metric=metric)
+        model.compile(
+            optimizer=build_optimizer(experiment),
+            jit_compile=experiment.jit_compile,
+            steps_per_execution=experiment.steps_per_execution)
+        checkpoint = StreamCheckpoint(experiment.run_dir, model,
+                                      experiment.save_every)
+        step = checkpoint.restore()
+        results = {"experiment": dataclasses.asdict(experiment),
+                   "strategy": type(strategy).__name__,
+                   "replicas": strategy.num_replicas_in_sync,
+                   "memory_lengths": lm.memory_lengths,
+                   "windows_per_pass": layout.num_windows}
+        if step == 0:
+            results["before"] = _evaluate(experiment, lm, manifest, "valid",
+                                          "before training")
+        callbacks = [
+            checkpoint,
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.TensorBoard(
+                os.path.join(experiment.log_dir, experiment.name)),
+        ]
+        started, first_step = time.perf_counter(), step
+        while step < experiment.train_steps:
+            epoch, window = divmod(step, layout.num_windows)
+            steps = min(layout.num_windows - window,
+                        experiment.train_steps - step)
+            if window == 0:
+                model.reset_memory("train")
+            dataset = distribute_streams(strategy, train_source, layout,
+                                         start_window=window)
+            history = model.fit(
+                dataset, initial_epoch=epoch, epochs=epoch + 1,
+                steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+                verbose=_verbose(experiment))
+            if model.stop_training:
+                raise RuntimeError(
+                    f"Training stopped at step {checkpoint.step} (NaN loss).")
+            step = checkpoint.step
+        seconds = time.perf_counter() - started
+        trained = step - first_step
+        results["train"] = {
+            "steps": step,
+            "seconds": seconds,
+            "tokens_per_second": trained * experiment.batch_size
+            * experiment.segment_length / seconds if trained else 0.0,
+            "last_loss": float(history.history["loss"][-1])
+            if trained else None,
+        }
+        results["after"] = _evaluate(experiment, lm, manifest, "valid",
+                                     "after training")
+        if experiment.test:
+            results["test"] = _evaluate(experiment, lm, manifest, "test",
+                                        "test")
+    if is_chief(strategy):
+        save_results(experiment, lm, manifest, results)
+    return results
+
+
+def save_results(experiment, lm, manifest, results):
+    """Writes `model.keras`, `tokenizer/` and `results.json` atomically."""
+    run_dir = experiment.run_dir
+    tf.io.gfile.makedirs(run_dir)
+    final = os.path.join(run_dir, "model.keras")
+    temporary = os.path.join(run_dir, f".tmp-{os.getpid()}-model.keras")
+    lm.save(temporary)
+    tf.io.gfile.rename(temporary, final, overwrite=True)
+    manifest.tokenizer().save(os.path.join(run_dir, "tokenizer"))
+    results["model_path"] = final
+    results["data_dir"] = manifest.directory
+    atomic_write(os.path.join(run_dir, "results.json"),
+                      json.dumps(results, indent=2, default=str))
