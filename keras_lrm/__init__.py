@@ -6,7 +6,8 @@ layers keep a long-range memory (Rae & Razavi, 2020).
 
 from keras_lrm import layers
 from keras_lrm import models
+from keras_lrm.export.generation import generate
 from keras_lrm.placement import Placement
 from keras_lrm.version import __version__
 
-__all__ = ["Placement", "layers", "models", "__version__"]
+__all__ = ["Placement", "generate", "layers", "models", "__version__"]

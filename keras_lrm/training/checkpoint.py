@@ -103,7 +103,16 @@ class StreamCheckpoint(keras.callbacks.Callback):
             os.path.join(self.directory, "weights"))
         if latest is None:
             return 0
-        weights.checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            weights.checkpoint.restore(latest) \
+                .assert_existing_objects_matched()
+        except (AssertionError, ValueError) as error:
+            raise ValueError(
+                f"The checkpoint {latest} does not match this model (another "
+                "configuration or library version). Resume with the same "
+                "settings, or start afresh with another `--name` or "
+                f"`--checkpoint_dir`. Received: directory={self.directory!r}"
+            ) from error
         step = self.step
         wanted = os.path.join(memory.directory, f"ckpt-{step}")
         if memory.latest_checkpoint == wanted:

@@ -22,6 +22,8 @@ from keras_lrm.data.streams import train_layout
 from keras_lrm.data.tfrecords import prepare
 from keras_lrm.distribute import is_chief
 from keras_lrm.distribute import resolve_strategy
+from keras_lrm.export.generation import generate_text
+from keras_lrm.export.saved_model import export_saved_model
 from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.placement import Placement
 from keras_lrm.training.checkpoint import StreamCheckpoint
@@ -81,6 +83,9 @@ class Experiment:
     checkpoint_dir: str = "checkpoints"
     log_dir: str = "logs"
     save_every: int = 500
+    export_dir: str = "saved_models"
+    sample_prompt: str = ""
+    sample_tokens: int = 200
     verbose: str = "auto"
 
     def placement_for(self, long_length, short_length):
@@ -258,7 +263,34 @@ def run_experiment(experiment):
                                         "test")
     if is_chief(strategy):
         save_results(experiment, lm, manifest, results)
+        if experiment.export_dir:
+            export_and_sample(experiment, manifest, results)
     return results
+
+
+def export_and_sample(experiment, manifest, results):
+    """Exports the saved model, reloads the export and prints a sample.
+
+    The export is made from `model.keras` loaded outside any strategy, so
+    it is the same on one CPU, several GPUs or a TPU.
+    """
+    lm = keras.saving.load_model(results["model_path"])
+    path = export_saved_model(
+        lm, os.path.join(experiment.export_dir, experiment.name),
+        tokenizer=manifest.tokenizer())
+    results["export_path"] = path
+    print(f"Exported {path}", flush=True)
+    if experiment.sample_prompt:
+        loaded = tf.saved_model.load(path)
+        text = generate_text(loaded, experiment.sample_prompt,
+                             experiment.sample_tokens,
+                             tokenizer=manifest.tokenizer(), top_k=40,
+                             temperature=0.8, seed=experiment.seed)
+        results["sample"] = experiment.sample_prompt + text
+        print("Sample from the reloaded SavedModel:\n"
+              f"{results['sample']}", flush=True)
+    atomic_write(os.path.join(experiment.run_dir, "results.json"),
+                 json.dumps(results, indent=2, default=str))
 
 
 def save_results(experiment, lm, manifest, results):

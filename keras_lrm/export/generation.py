@@ -1,0 +1,200 @@
+"""Streaming generation: the prompt in segments, then one token per step.
+
+Every new token is a `time = 1` call with the memory of the calls before,
+so the cost of a token does not grow with how much has been generated:
+the memory is a fixed-size state, as in an RNN.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lrm.arguments import check_positive
+from keras_lrm.export.saved_model import read_metadata
+
+
+class _KerasRunner:
+    """Steps a `MemoryTransformerLM` (XLA-compiled per input shape)."""
+
+    def __init__(self, model, memory_lengths=None):
+        if memory_lengths is not None:
+            model = model.with_memory_lengths(memory_lengths)
+        self.model = model
+        self.vocab_size = model.vocab_size
+        self.segment_length = model.segment_length
+        self._step = tf.function(
+            lambda ids, memory: model.call_with_memory(ids, memory),
+            jit_compile=True, reduce_retracing=False)
+
+    def initial_memory(self, batch_size):
+        return self.model.initial_memory(batch_size)
+
+    def step(self, token_ids, memory):
+        logits, memory = self._step(tf.constant(token_ids, tf.int32), memory)
+        return logits[:, -1].numpy(), memory
+
+
+class _SavedModelRunner:
+    """Steps an exported model through its signatures (TensorFlow only)."""
+
+    def __init__(self, loaded):
+        if "step" not in getattr(loaded, "signatures", {}):
+            raise ValueError(
+                "`model` must be a MemoryTransformerLM, a SavedModel from "
+                "keras_lrm.export.export_saved_model, or its path. Received: "
+                f"{type(loaded).__name__} without a 'step' signature"
+            )
+        self.metadata = read_metadata(loaded)
+        self.vocab_size = self.metadata["vocab_size"]
+        self.segment_length = self.metadata["segment_length"]
+        self._step = loaded.signatures["step"]
+        self._initial = loaded.signatures["initial_memory"]
+
+    def initial_memory(self, batch_size):
+        return self._initial(batch_size=tf.constant(batch_size, tf.int32))
+
+    def step(self, token_ids, memory):
+        outputs = self._step(token_ids=tf.constant(token_ids, tf.int32),
+                             **memory)
+        logits = outputs.pop("logits")
+        return logits[:, -1].numpy(), outputs
+
+
+def _runner(model, memory_lengths):
+    if isinstance(model, str):
+        model = tf.saved_model.load(model)
+    if hasattr(model, "call_with_memory"):
+        return _KerasRunner(model, memory_lengths)
+    if memory_lengths is not None:
+        raise ValueError(
+            "`memory_lengths` applies to Keras models; an export has the "
+            "lengths it was exported with (export with memory_lengths=...). "
+            f"Received: memory_lengths={memory_lengths!r}"
+        )
+    return _SavedModelRunner(model)
+
+
+def _prompt_ids(prompt, vocab_size):
+    """`[batch, time]` ids and whether the prompt was text."""
+    texts = [prompt] if isinstance(prompt, (str, bytes)) else prompt
+    if len(texts) and all(isinstance(t, (str, bytes)) for t in texts):
+        if vocab_size != 256:
+            raise ValueError(
+                "A text `prompt` needs a byte-level model (vocab_size 256); "
+                "pass token ids for other tokenizers. Received: a text "
+                f"prompt for vocab_size={vocab_size}"
+            )
+        encoded = [t.encode("utf-8") if isinstance(t, str) else t
+                   for t in texts]
+        if len({len(t) for t in encoded}) != 1:
+            raise ValueError(
+                "Every text of a `prompt` batch must have the same number "
+                f"of bytes. Received: lengths {[len(t) for t in encoded]}"
+            )
+        ids = np.array([list(t) for t in encoded], dtype=np.int32)
+        return ids, True
+    ids = np.asarray(prompt)
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2 or ids.shape[1] < 1 or \
+            not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(
+            "`prompt` must be text or integer ids of shape (time,) or "
+            f"(batch, time) with time >= 1. Received: shape={ids.shape}, "
+            f"dtype={ids.dtype}"
+        )
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(
+            f"`prompt` ids must lie in [0, {vocab_size}). Received: "
+            f"min={ids.min()}, max={ids.max()}"
+        )
+    return ids.astype(np.int32), False
+
+
+def sample_next(logits, temperature, top_k, rng):
+    """One token per row from `logits` `[batch, vocab]` (host side)."""
+    if temperature == 0:
+        return logits.argmax(axis=-1).astype(np.int32)
+    scaled = logits.astype(np.float64) / temperature
+    if top_k:
+        cutoff = np.sort(scaled, axis=-1)[:, -top_k][:, None]
+        scaled = np.where(scaled < cutoff, -np.inf, scaled)
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    probs = np.exp(scaled)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(row), p=row) for row in probs],
+                    dtype=np.int32)
+
+
+def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
+             seed=None, memory_lengths=None, segment_length=None):
+    """Continues `prompt` with memory carried from step to step.
+
+    The prompt is read in segments of `segment_length` tokens (default: the
+    model's training segment), then each new token is sampled from the last
+    logits and fed back as one `time = 1` step.
+
+    Args:
+        model: a `MemoryTransformerLM`, a SavedModel loaded with
+            `tf.saved_model.load`, or the path of one.
+        prompt: text (str/bytes, or a list of equally long ones) for a
+            byte-level model, or token ids `(time,)` / `(batch, time)`.
+        max_new_tokens: tokens to generate.
+        temperature: softmax temperature; 0 picks the most likely token.
+        top_k: sample among the `top_k` most likely tokens only.
+        seed: seed of the sampler; a fixed seed gives the same output.
+        memory_lengths: (Keras models) generate with other memory lengths.
+        segment_length: prompt tokens per call.
+
+    Returns:
+        The generated tokens: text (str, or a list for a batch of texts)
+        for a text prompt, else int32 ids `(batch, max_new_tokens)`.
+
+    Example:
+
+    >>> generate(model, "def main(", max_new_tokens=64, top_k=40, seed=0)
+    """
+    check_positive("max_new_tokens", max_new_tokens)
+    if not temperature >= 0:
+        raise ValueError(
+            f"`temperature` must be >= 0. Received: temperature={temperature}"
+        )
+    if top_k is not None:
+        check_positive("top_k", top_k)
+    runner = _runner(model, memory_lengths)
+    ids, as_text = _prompt_ids(prompt, runner.vocab_size)
+    segment = segment_length or runner.segment_length
+    check_positive("segment_length", segment)
+    memory = runner.initial_memory(ids.shape[0])
+    for start in range(0, ids.shape[1], segment):
+        logits, memory = runner.step(ids[:, start:start + segment], memory)
+    rng = np.random.default_rng(seed)
+    generated = []
+    for index in range(max_new_tokens):
+        token = sample_next(logits, temperature, top_k, rng)
+        generated.append(token)
+        if index + 1 < max_new_tokens:
+            logits, memory = runner.step(token[:, None], memory)
+    tokens = np.stack(generated, axis=1)
+    if not as_text:
+        return tokens
+    texts = [bytes(row.astype(np.uint8)).decode("utf-8", errors="replace")
+             for row in tokens]
+    return texts[0] if isinstance(prompt, (str, bytes)) else texts
+
+
+def generate_text(model, prompt, max_new_tokens, tokenizer=None, **kwargs):
+    """`generate` from a text prompt for any tokenizer; returns text.
+
+    Byte-level models need no tokenizer. Other models take the
+    `keras_lrm.data` tokenizer they were trained with (an export carries it
+    in its assets: `keras_lrm.data.load_tokenizer(f"{path}/assets")`).
+    """
+    if tokenizer is None or tokenizer.name == "bytes":
+        return generate(model, prompt, max_new_tokens, **kwargs)
+    data = prompt.encode("utf-8") if isinstance(prompt, str) else prompt
+    ids = tokenizer.tokenize([data]).to_tensor().numpy()
+    tokens = generate(model, ids, max_new_tokens, **kwargs)
+    text = tokenizer.detokenize(tf.ragged.constant(tokens.tolist()))
+    text = text.numpy()[0] if hasattr(text, "numpy") else text[0]
+    return text.decode("utf-8", errors="replace") \
+        if isinstance(text, bytes) else text

@@ -1,0 +1,272 @@
+"""SavedModels that carry the memory as explicit state tensors.
+
+TensorFlow-specific. The exported model needs nothing but TensorFlow to
+load: every signature is built from core ops.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+
+import tensorflow as tf
+
+from keras_lrm.layers.memory_stack import FILLED
+from keras_lrm.layers.memory_stack import memory_name
+from keras_lrm.placement import Placement
+from keras_lrm.version import __version__
+
+METADATA_FILE = "keras_lrm.json"
+SIGNATURES = ("serving_default", "step", "initial_memory")
+
+
+class MemoryModule(tf.Module):
+    """The functions a SavedModel of a `MemoryTransformerLM` exposes."""
+
+    def __init__(self, model, metadata):
+        super().__init__(name="keras_lrm_memory_model")
+        # Track the TensorFlow variables only: a tracked Keras model would
+        # try to trace its own call for the SavedModel (as keras.export
+        # does, the functions reach the model through a closure).
+        self.model_variables = [getattr(v, "value", v)
+                                for v in model.variables]
+        self._call_with_memory = model.call_with_memory
+        self.vocab_size = model.vocab_size
+        self.memory_dtype = tf.as_dtype(model.compute_dtype)
+        self.memory_specs = {
+            memory_name(index): tf.TensorSpec(
+                [None, length, model.d_model], self.memory_dtype,
+                name=memory_name(index))
+            for index, length in enumerate(model.memory_lengths)
+        }
+        self.memory_specs[FILLED] = tf.TensorSpec([None], tf.int32,
+                                                  name=FILLED)
+        token_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+        self.step = tf.function(
+            self._step, input_signature=[{"token_ids": token_spec,
+                                          **self.memory_specs}])
+        self.initial_memory = tf.function(
+            self._initial_memory,
+            input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
+        self.byte_level = model.vocab_size == 256 and \
+            metadata.get("tokenizer", {}).get("name", "bytes") == "bytes"
+        if self.byte_level:
+            text_spec = tf.TensorSpec([None], tf.string, name="text")
+            self.step_text = tf.function(
+                self._step_text,
+                input_signature=[{"text": text_spec, **self.memory_specs}])
+            self.detokenize = tf.function(
+                self._detokenize,
+                input_signature=[tf.TensorSpec([None, None], tf.int32,
+                                               name="token_ids")])
+
+    def _check(self, inputs):
+        """Asserts naming the input: ids in range, batches that agree."""
+        token_ids = inputs["token_ids"]
+        batch = tf.shape(token_ids)[0]
+        checks = [
+            tf.debugging.assert_greater(
+                tf.shape(token_ids)[1], 0,
+                message="`token_ids` must hold at least one token per row"),
+            tf.debugging.assert_non_negative(
+                token_ids, message="`token_ids` must be >= 0"),
+            tf.debugging.assert_less(
+                token_ids, tf.constant(self.vocab_size, tf.int32),
+                message=f"`token_ids` must be < vocab_size="
+                        f"{self.vocab_size}"),
+        ]
+        for name, spec in self.memory_specs.items():
+            shape = tf.shape(inputs[name])
+            checks.append(tf.debugging.assert_equal(
+                shape[0], batch,
+                message=f"`{name}` must have the batch size of "
+                        "`token_ids`"))
+            if spec.shape.rank > 1:
+                checks.append(tf.debugging.assert_equal(
+                    shape[1:], tf.constant(spec.shape[1:].as_list()),
+                    message=f"`{name}` must have shape [batch, "
+                            f"{', '.join(map(str, spec.shape[1:]))}]"))
+        return checks
+
+    def _step(self, inputs):
+        # Every input waits for the checks, so a bad one fails with its
+        # name before any computation can fail without it.
+        with tf.control_dependencies(self._check(inputs)):
+            inputs = {name: tf.identity(value)
+                      for name, value in inputs.items()}
+        token_ids = inputs["token_ids"]
+        memory = {name: inputs[name] for name in self.memory_specs}
+        logits, new_memory = self._call_with_memory(
+            token_ids, memory, training=False)
+        return {"logits": logits, **new_memory}
+
+    def _initial_memory(self, batch_size):
+        with tf.control_dependencies([tf.debugging.assert_positive(
+                batch_size, message="`batch_size` must be >= 1")]):
+            batch_size = tf.identity(batch_size)
+        return {
+            name: tf.zeros(tf.stack([batch_size] + spec.shape[1:].as_list()),
+                           spec.dtype)
+            for name, spec in self.memory_specs.items()
+        }
+
+    def _step_text(self, inputs):
+        text = inputs["text"]
+        lengths = tf.strings.length(text)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                lengths, lengths[0],
+                message="every `text` in a batch must have the same number "
+                        "of bytes")]):
+            token_ids = tf.cast(tf.io.decode_raw(text, tf.uint8), tf.int32)
+        return self._step({"token_ids": token_ids,
+                           **{name: inputs[name]
+                              for name in self.memory_specs}})
+
+    def _detokenize(self, token_ids):
+        table = tf.constant([bytes([i]) for i in range(256)])
+        pieces = tf.gather(table, tf.clip_by_value(token_ids, 0, 255))
+        return {"text": tf.strings.reduce_join(pieces, axis=-1)}
+
+
+def read_metadata(loaded):
+    """The metadata dict of a loaded export (`tf.saved_model.load`)."""
+    asset = getattr(loaded, "metadata_asset", None)
+    if asset is None:
+        raise ValueError(
+            "`loaded` is not a keras_lrm export: it has no metadata asset. "
+            f"Received: {type(loaded).__name__}"
+        )
+    with tf.io.gfile.GFile(asset.asset_path.numpy().decode(), "r") as f:
+        return json.load(f)
+
+
+def _metadata(model, placement, tokenizer, signatures):
+    tokenizer_config = tokenizer.get_config() if tokenizer is not None \
+        else {"name": "bytes"} if model.vocab_size == 256 else None
+    if isinstance(placement, Placement):
+        placement = placement.get_config()
+    return {
+        "format": "keras_lrm.memory_saved_model",
+        "library_version": __version__,
+        "vocab_size": model.vocab_size,
+        "d_model": model.d_model,
+        "num_layers": model.num_layers,
+        "segment_length": model.segment_length,
+        "memory_lengths": model.memory_lengths,
+        "memory_dtype": model.compute_dtype,
+        "placement": placement,
+        "tokenizer": tokenizer_config,
+        "state": [memory_name(i) for i in range(model.num_layers)]
+        + [FILLED],
+        "signatures": signatures,
+        "model_config": model.get_config(),
+    }
+
+
+def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
+                       directory="saved_models", overwrite=True):
+    """Exports `model` as a SavedModel with the memory as explicit state.
+
+    Signatures (inputs and outputs keyed by name):
+
+    - `step` (also `serving_default`): `token_ids` int32 `[batch, time]`,
+      one `memory_<l>` `[batch, M_l, d_model]` per layer and `filled` int32
+      `[batch]` -> `logits` float32 `[batch, time, vocab]` and the next
+      `memory_<l>` and `filled`, under the same names, ready to feed back.
+      Batch and time are dynamic.
+    - `initial_memory`: `batch_size` int32 scalar -> an empty state.
+    - byte-level models also get `step_text` (`text` string `[batch]` of
+      equal byte lengths, plus the state) and `detokenize`, from core
+      TensorFlow string ops only.
+
+    A metadata JSON (`assets/keras_lrm.json`; `read_metadata(loaded)`)
+    holds the memory lengths, placement, tokenizer, width, library version
+    and signature names. The export is written under a
+    temporary name and renamed into place.
+
+    Args:
+        model: a `MemoryTransformerLM`.
+        path: output folder; default `<directory>/<model.name>`.
+        memory_lengths: export with other memory lengths (a `Placement` or
+            per-layer list), e.g. longer evaluation memories.
+        tokenizer: the `keras_lrm.data` tokenizer, saved as assets.
+        directory: parent folder when `path` is omitted.
+        overwrite: replace an existing export at `path`.
+
+    Returns:
+        The path written.
+    """
+    if not hasattr(model, "call_with_memory"):
+        raise ValueError(
+            "`model` must be a keras_lrm MemoryTransformerLM. Received: "
+            f"model of type {type(model).__name__}"
+        )
+    placement = model.placement
+    if memory_lengths is not None:
+        model = model.with_memory_lengths(memory_lengths)
+        placement = memory_lengths
+    path = path or os.path.join(directory, model.name)
+    if tf.io.gfile.exists(path) and not overwrite:
+        raise ValueError(
+            f"`path` already holds an export and overwrite=False. Received: "
+            f"path={path!r}"
+        )
+    signatures = list(SIGNATURES)
+    if model.vocab_size == 256 and (tokenizer is None
+                                    or tokenizer.name == "bytes"):
+        signatures += ["step_text", "detokenize"]
+    metadata = _metadata(model, placement, tokenizer, signatures)
+    module = MemoryModule(model, metadata)
+    staging = tempfile.mkdtemp(prefix="keras_lrm_export_")
+    try:
+        metadata_path = os.path.join(staging, METADATA_FILE)
+        with open(metadata_path, "w") as handle:
+            json.dump(metadata, handle, indent=2)
+        module.metadata_asset = tf.saved_model.Asset(metadata_path)
+        if tokenizer is not None:
+            tokenizer_dir = os.path.join(staging, "tokenizer")
+            tokenizer.save(tokenizer_dir)
+            module.tokenizer_assets = [
+                tf.saved_model.Asset(os.path.join(tokenizer_dir, name))
+                for name in sorted(os.listdir(tokenizer_dir))]
+        step = module.step.get_concrete_function()
+        functions = {"serving_default": step, "step": step,
+                     "initial_memory":
+                         module.initial_memory.get_concrete_function()}
+        if module.byte_level:
+            functions["step_text"] = module.step_text.get_concrete_function()
+            functions["detokenize"] = \
+                module.detokenize.get_concrete_function()
+        _save_atomically(module, path, functions)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _save_atomically(module, path, signatures):
+    """Saves to a temporary folder, then swaps it in for `path`.
+
+    An earlier export at `path` is moved aside first and put back if the
+    swap fails, so `path` always holds a complete export or none.
+    """
+    parent = os.path.dirname(path.rstrip("/")) or "."
+    tf.io.gfile.makedirs(parent)
+    tag = f".tmp-{uuid.uuid4().hex[:12]}-{os.path.basename(path)}"
+    temporary = os.path.join(parent, tag)
+    previous = temporary + "-previous"
+    try:
+        tf.saved_model.save(module, temporary, signatures=signatures)
+        moved = tf.io.gfile.exists(path)
+        if moved:
+            tf.io.gfile.rename(path, previous)
+        try:
+            tf.io.gfile.rename(temporary, path)
+        except Exception:
+            if moved:
+                tf.io.gfile.rename(previous, path)
+            raise
+    finally:
+        for leftover in (temporary, previous):
+            if tf.io.gfile.exists(leftover):
+                tf.io.gfile.rmtree(leftover)
