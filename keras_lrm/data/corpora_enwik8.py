@@ -104,6 +104,12 @@ class Enwik8Corpus:
                 with archive.open(info) as member:
                     yield member, info.file_size
 
+    def split_bytes(self, split):
+        """Bytes `texts(split)` yields (a progress bar's total)."""
+        check_split(split)
+        start, end = self.bounds[split]
+        return end - start
+
     def texts(self, split):
         """Yields `split`'s bytes in blocks of whole lines."""
         check_split(split)

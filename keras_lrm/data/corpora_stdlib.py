@@ -93,6 +93,13 @@ class StdlibCorpus:
                     selected[split] = [first]
         return selected
 
+    def split_bytes(self, split):
+        """Bytes `texts(split)` yields (a progress bar's total)."""
+        check_split(split)
+        if self._files is None:
+            self._files = self._select()
+        return sum(size for _, size in self._files[split])
+
     def texts(self, split):
         """Yields each file of `split` as `bytes`, in sorted path order."""
         for relpath in self.files(split):

@@ -95,6 +95,12 @@ class TextFilesCorpus:
         check_split(split)
         return [path for path, _, _ in self._split_parts()[split]]
 
+    def split_bytes(self, split):
+        """Bytes `texts(split)` yields (a progress bar's total)."""
+        check_split(split)
+        return sum((file_size(path) if end is None else end) - start
+                   for path, start, end in self._split_parts()[split])
+
     def texts(self, split):
         """Yields `split` as blocks of whole lines (`bytes`)."""
         check_split(split)

@@ -65,6 +65,10 @@ class WikiText103Corpus:
         check_split(split)
         return os.path.join(self.directory, FILE_NAMES[split])
 
+    def split_bytes(self, split):
+        """Bytes `texts(split)` yields (a progress bar's total)."""
+        return file_size(self.path(split))
+
     def texts(self, split):
         """Yields the lines of `split`'s file as `bytes`, newline kept."""
         path = self.path(split)

@@ -286,7 +286,10 @@ def _tokenize_split(corpus, tokenizer, split, writer, progress):
     bar = None
     if progress:
         print(f"Tokenizing {corpus.name} {split} ({tokenizer.name}):")
-        bar = keras.utils.Progbar(None, unit_name="byte")
+        # Corpora that know their size give the bar a total (and an ETA).
+        size = getattr(corpus, "split_bytes", None)
+        bar = keras.utils.Progbar(size(split) if size else None,
+                                  unit_name="byte")
     vocab_size = tokenizer.vocab_size
     seen = 0
     for first, batch in document_batches(corpus.texts(split)):

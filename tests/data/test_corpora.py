@@ -176,3 +176,26 @@ def test_get_corpus_by_name(tmp_path):
         get_corpus("enwik8")
     with pytest.raises(ValueError, match="Received: split='dev'"):
         next(get_corpus("stdlib", max_bytes=10).texts("dev"))
+
+
+def test_split_bytes_equal_what_texts_yield(tmp_path):
+    from keras_lrm.data import Enwik8Corpus
+    from keras_lrm.data import StdlibCorpus
+    from keras_lrm.data import TextFilesCorpus
+    from keras_lrm.data import WikiText103Corpus
+    from keras_lrm.data import SPLITS
+    from tests.data.samples import write_enwik8
+    from tests.data.samples import write_text_files
+    from tests.data.samples import write_wikitext
+    write_enwik8(tmp_path, num_bytes=100_000)
+    corpora = [
+        StdlibCorpus(max_bytes=200_000),
+        Enwik8Corpus(str(tmp_path / "enwik8.zip"), allow_short=True),
+        WikiText103Corpus(str(write_wikitext(tmp_path))),
+        TextFilesCorpus(str(write_text_files(tmp_path)[0])),
+        TextFilesCorpus(str(tmp_path / "enwik8")),
+    ]
+    for corpus in corpora:
+        for split in SPLITS:
+            assert corpus.split_bytes(split) == sum(
+                len(text) for text in corpus.texts(split)), (corpus, split)
