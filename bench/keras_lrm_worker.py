@@ -1,0 +1,173 @@
+"""keras_lrm benchmark worker (speaks the peers' harness protocol).
+
+Builds a `keras_lrm.models.MemoryTransformerLM` (tied softmax, dropout 0,
+fp32) with the requested memory lengths and serves one of three steps, each
+a `tf.function` (XLA with `--jit 1`) that takes the memory dict in and hands
+the new one out, so the memory is carried from step to step:
+  train     call_with_memory + sparse softmax cross-entropy + Adam
+            (the peers' training step; tokens per step = batch x segment)
+  eval      call_with_memory + loss, forward only
+  generate  --gen_tokens calls of one token each (time = 1), the argmax fed
+            back as the next token; tokens per step = batch x gen_tokens
+Synthetic data as the peers (harness.synthetic_stream, 16 segments cycled).
+
+usage: python3 bench/keras_lrm_worker.py --mem 512 --standalone
+       python3 bench/keras_lrm_worker.py --lengths 64,64,64,64,64,512
+       python3 bench/keras_lrm_worker.py --num_layers 12 \
+           --placement interleaved:2:512:128 --mode eval
+"""
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# This checkout's keras_lrm first, then the peers' harness.
+sys.path.insert(0, ROOT)
+sys.path.insert(1, os.path.join(HERE, "peers"))
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import harness  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--num_layers", type=int, default=6)
+    p.add_argument("--d_model", type=int, default=256)
+    p.add_argument("--num_heads", type=int, default=4)
+    p.add_argument("--d_ff", type=int, default=1024)
+    p.add_argument("--segment", type=int, default=128)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--vocab", type=int, default=256)
+    p.add_argument("--mem", type=int, default=None,
+                   help="one memory length for every layer")
+    p.add_argument("--lengths", default=None,
+                   help="per-layer memory lengths, bottom first: 64,...,512")
+    p.add_argument("--placement", default=None,
+                   help="policy:num_long:long:short, e.g. interleaved:2:512:128")
+    p.add_argument("--jit", type=int, default=1)
+    p.add_argument("--mode", choices=("train", "eval", "generate"),
+                   default="train")
+    p.add_argument("--gen_tokens", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default=None, help="label in the report")
+    p.add_argument("--standalone", action="store_true")
+    p.add_argument("--warm", type=int, default=5)
+    p.add_argument("--n", type=int, default=8)
+    return p.parse_args(argv)
+
+
+def placement_from(args):
+    """A Placement or a per-layer list; exactly one of the three flags."""
+    import keras_lrm
+    given = [f for f in ("mem", "lengths", "placement")
+             if getattr(args, f) is not None]
+    if len(given) > 1:
+        raise SystemExit(f"give one of --mem/--lengths/--placement: {given}")
+    if args.lengths is not None:
+        lengths = [int(v) for v in args.lengths.split(",")]
+        if len(lengths) != args.num_layers:
+            raise SystemExit(f"--lengths needs {args.num_layers} entries")
+        return lengths
+    if args.placement is not None:
+        policy, num_long, long_len, short_len = args.placement.split(":")
+        return keras_lrm.Placement(policy, int(num_long), int(long_len),
+                                   int(short_len))
+    mem = 512 if args.mem is None else args.mem
+    return [mem] * args.num_layers
+
+
+def build_step(args, model, tf, keras):
+    """Returns step() -> float, running one timed unit of work."""
+    B, T = args.batch, args.segment
+    stream = harness.synthetic_stream(B, T, 16, args.vocab, args.seed)
+    segs = [(tf.constant(stream[:, i * T:(i + 1) * T], tf.int32),
+             tf.constant(stream[:, i * T + 1:(i + 1) * T + 1], tf.int32))
+            for i in range(16)]
+    jit = bool(args.jit)
+
+    def loss_of(logits, y):
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=y, logits=logits))
+
+    if args.mode == "train":
+        tvars = model.trainable_variables
+        opt = keras.optimizers.Adam(learning_rate=args.lr)
+        opt.build(tvars)
+
+        @tf.function(jit_compile=jit)
+        def run(x, y, memory):
+            with tf.GradientTape() as tape:
+                logits, new_memory = model.call_with_memory(
+                    x, memory, training=True)
+                loss = loss_of(logits, y)
+            opt.apply_gradients(zip(tape.gradient(loss, tvars), tvars))
+            return loss, new_memory
+    elif args.mode == "eval":
+        @tf.function(jit_compile=jit)
+        def run(x, y, memory):
+            logits, new_memory = model.call_with_memory(
+                x, memory, training=False)
+            return loss_of(logits, y), new_memory
+    else:
+        @tf.function(jit_compile=jit)
+        def run(token, memory):
+            logits, new_memory = model.call_with_memory(
+                token, memory, training=False)
+            return tf.argmax(logits[:, -1], -1, output_type=tf.int32)[:, None], \
+                new_memory
+
+    state = {"i": 0, "memory": model.initial_memory(B), "token": segs[0][0][:, :1]}
+
+    def step():
+        if args.mode == "generate":
+            token, memory = state["token"], state["memory"]
+            for _ in range(args.gen_tokens):
+                token, memory = run(token, memory)
+            state["token"], state["memory"] = token, memory
+            return float(token.numpy()[0, 0])
+        x, y = segs[state["i"] % 16]
+        state["i"] += 1
+        loss, state["memory"] = run(x, y, state["memory"])
+        return float(loss.numpy())
+
+    return step
+
+
+def main():
+    args = parse_args()
+    import tensorflow as tf
+    import keras
+    import keras_lrm
+
+    keras.utils.set_random_seed(args.seed)
+    placement = placement_from(args)
+    model = keras_lrm.models.MemoryTransformerLM(
+        vocab_size=args.vocab, num_layers=args.num_layers,
+        d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
+        segment_length=args.segment, placement=placement, dropout=0.0,
+        tie_embeddings=True)
+    lengths = model.memory_lengths
+    step = build_step(args, model, tf, keras)
+    B, D = args.batch, args.d_model
+    tokens = B * (args.gen_tokens if args.mode == "generate" else args.segment)
+    info = dict(
+        peer=args.name or "keras_lrm_" + args.mode + ("_xla" if args.jit else "_graph"),
+        kind="keras_lrm", mode=args.mode, jit=args.jit,
+        tf=tf.__version__, keras=keras.__version__,
+        keras_lrm=keras_lrm.__version__, keras_lrm_path=keras_lrm.__file__,
+        params=int(sum(int(tf.size(v)) for v in model.trainable_variables)),
+        batch=B, tgt_len=args.segment, n_layer=args.num_layers, d_model=D,
+        n_head=args.num_heads, d_head=D // args.num_heads, d_inner=args.d_ff,
+        vocab=args.vocab, mem_lens=lengths, mem_len=max(lengths),
+        gen_tokens=args.gen_tokens, tokens_per_step=tokens,
+        # fp32 memory rows + the int32 `filled` counter per stream
+        memory_state_bytes=sum(B * m * D * 4 for m in lengths) + B * 4)
+    if args.standalone:
+        harness.standalone(step, info, args.warm, args.n)
+    else:
+        harness.serve(step, info)
+
+
+if __name__ == "__main__":
+    main()
