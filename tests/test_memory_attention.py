@@ -15,14 +15,14 @@ def make(memory_length=4, **kwargs):
 
 def test_mask_is_causal_over_memory_and_segment():
     mask = np.asarray(attention_mask(3, 2, np.array([2, 1, 0])))
-    assert mask.shape == (3, 1, 3, 5)
+    assert mask.shape == (3, 3, 5)
     # Full memory: query i sees keys 0 .. M + i.
     np.testing.assert_array_equal(
-        mask[0, 0], [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+        mask[0], [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
     # One filled row: the oldest memory row is hidden.
-    np.testing.assert_array_equal(mask[1, 0, 0], [0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(mask[1, 0], [0, 1, 1, 0, 0])
     # Empty memory: segment only.
-    np.testing.assert_array_equal(mask[2, 0, 2], [0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(mask[2, 2], [0, 0, 1, 1, 1])
 
 
 def test_empty_memory_equals_no_memory():
