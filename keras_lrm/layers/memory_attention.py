@@ -194,18 +194,22 @@ class MemoryAttention(keras.layers.Layer):
              training=None):
         memory_rows = self._memory_rows(memory)
         num_queries = ops.shape(inputs)[1]
-        context = inputs
-        if memory_rows:
-            memory = ops.cast(memory, inputs.dtype)
-            context = ops.concatenate([memory, inputs], axis=1)
         if position_encoding is None:
             position_encoding = sinusoid_table(
                 memory_rows + num_queries, self.dim, self.clamp_len)
         positions = self.position_dense(
             ops.cast(position_encoding, self.compute_dtype))
         query = self.query_dense(inputs)
-        keys = self.key_dense(context)
-        values = self.value_dense(context)
+        keys = self.key_dense(inputs)
+        values = self.value_dense(inputs)
+        if memory_rows:
+            # Memory rows are projected on their own: projecting
+            # concat(memory, inputs) makes the backward pass form the input
+            # gradient of every memory row, only to drop it.
+            memory = ops.stop_gradient(ops.cast(memory, inputs.dtype))
+            keys = ops.concatenate([self.key_dense(memory), keys], axis=1)
+            values = ops.concatenate([self.value_dense(memory), values],
+                                     axis=1)
         mask = attention_mask(num_queries, memory_rows, filled)
         scores = self.attention_scores(
             query, keys, positions, memory_rows, mask)
