@@ -117,28 +117,21 @@ class MemoryAttention(keras.layers.Layer):
         self.dim = dim
         heads, depth = self.num_heads, self.key_dim
 
-        bias = self.use_bias
-        self.query_dense = self._projection(
-            "btd,dnh->btnh", (None, heads, depth), "nh" if bias else None,
-            "query")
+        # Plain Dense projections to heads x key_dim, split by a reshape:
+        # one 2-D GEMM each way, where an einsum's weight gradient becomes
+        # one product per batch row and a reduction.
+        width = heads * depth
+        self.query_dense = self._projection(width, self.use_bias, "query")
         self.query_dense.build(inputs_shape)
-        # Separate key and value kernels: slicing one fused projection
-        # costs two score-sized pads and an add in the backward pass.
-        self.key_dense = self._projection(
-            "bsd,dnh->bsnh", (None, heads, depth),
-            "nh" if bias else None, "key")
+        self.key_dense = self._projection(width, self.use_bias, "key")
         self.key_dense.build(inputs_shape)
-        self.value_dense = self._projection(
-            "bsd,dnh->bsnh", (None, heads, depth),
-            "nh" if bias else None, "value")
+        self.value_dense = self._projection(width, self.use_bias, "value")
         self.value_dense.build(inputs_shape)
-        self.position_dense = self._projection(
-            "pd,dnh->pnh", (heads, depth), None, "position")
+        self.position_dense = self._projection(width, False, "position")
         self.position_dense.build((None, dim))
-        self.output_dense = self._projection(
-            "btnh,nhd->btd", (None, dim), "d" if bias else None,
-            "attention_output")
-        self.output_dense.build((None, None, heads, depth))
+        self.output_dense = self._projection(dim, self.use_bias,
+                                             "attention_output")
+        self.output_dense.build((None, None, width))
         self.content_bias = self.add_weight(
             name="content_bias", shape=(heads, depth),
             initializer=self.kernel_initializer)
@@ -149,15 +142,20 @@ class MemoryAttention(keras.layers.Layer):
             self.attention_dropout, dtype=self.dtype_policy)
         self.built = True
 
-    def _projection(self, equation, output_shape, bias_axes, name):
-        return keras.layers.EinsumDense(
-            equation,
-            output_shape=output_shape,
-            bias_axes=bias_axes,
+    def _projection(self, units, use_bias, name):
+        return keras.layers.Dense(
+            units,
+            use_bias=use_bias,
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
             name=name,
         )
+
+    def _heads(self, projected):
+        """`(..., heads * key_dim)` -> `(..., heads, key_dim)`."""
+        shape = tuple(ops.shape(projected)[:-1])
+        return ops.reshape(projected, shape + (self.num_heads,
+                                               self.key_dim))
 
     def _memory_rows(self, memory):
         if memory is None:
@@ -197,19 +195,20 @@ class MemoryAttention(keras.layers.Layer):
         if position_encoding is None:
             position_encoding = sinusoid_table(
                 memory_rows + num_queries, self.dim, self.clamp_len)
-        positions = self.position_dense(
-            ops.cast(position_encoding, self.compute_dtype))
-        query = self.query_dense(inputs)
-        keys = self.key_dense(inputs)
-        values = self.value_dense(inputs)
+        positions = self._heads(self.position_dense(
+            ops.cast(position_encoding, self.compute_dtype)))
+        query = self._heads(self.query_dense(inputs))
+        keys = self._heads(self.key_dense(inputs))
+        values = self._heads(self.value_dense(inputs))
         if memory_rows:
             # Memory rows are projected on their own: projecting
             # concat(memory, inputs) makes the backward pass form the input
             # gradient of every memory row, only to drop it.
             memory = ops.stop_gradient(ops.cast(memory, inputs.dtype))
-            keys = ops.concatenate([self.key_dense(memory), keys], axis=1)
-            values = ops.concatenate([self.value_dense(memory), values],
-                                     axis=1)
+            keys = ops.concatenate(
+                [self._heads(self.key_dense(memory)), keys], axis=1)
+            values = ops.concatenate(
+                [self._heads(self.value_dense(memory)), values], axis=1)
         mask = attention_mask(num_queries, memory_rows, filled)
         scores = self.attention_scores(
             query, keys, positions, memory_rows, mask)
@@ -217,7 +216,9 @@ class MemoryAttention(keras.layers.Layer):
         probs = self.dropout_layer(
             ops.cast(probs, self.compute_dtype), training=training)
         attended = ops.einsum("nbts,bsnh->btnh", probs, values)
-        return self.output_dense(attended)
+        shape = tuple(ops.shape(attended)[:2])
+        return self.output_dense(ops.reshape(
+            attended, shape + (self.num_heads * self.key_dim,)))
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)
