@@ -6,10 +6,12 @@ trace by name (XLA: the compiled kernels/thunks; --jit 0: the TF ops).
 Prints the top entries as a share of the traced step time.
 usage: bench/.venv-peers/bin/python bench/profile_step.py --mem 512 --jit 1
        bench/.venv-peers/bin/python bench/profile_step.py --mem 512 --jit 0
+       ... --out bench/results/profile-<stamp>.json   (read by report.py)
 """
 import argparse
 import collections
 import glob
+import json
 import os
 import re
 import sys
@@ -53,6 +55,8 @@ def op_times(logdir):
 def main():
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--top", type=int, default=30)
+    own.add_argument("--out", default=None,
+                     help="also write the op-kind table as JSON here")
     mine, rest = own.parse_known_args()
     args = worker.parse_args(rest)
     import tensorflow as tf
@@ -86,6 +90,37 @@ def main():
         print(f"\n{'s/step':>8} {'% ops':>6}  {title}")
         for name, sec in table.most_common(mine.top):
             print(f"{sec / args.n:8.4f} {100 * sec / busy:5.1f}%  {name[:100]}")
+    if mine.out:
+        lengths = list(model.memory_lengths)
+        write_json(mine.out, args, lengths, wall, busy, kinds)
+
+
+def write_json(path, args, lengths, wall, busy, kinds):
+    """Per-step seconds by op kind, for bench/report.py."""
+    import tensorflow as tf
+    import flops
+    fwd = flops.fwd_flops_per_token(
+        d_model=args.d_model, n_head=args.num_heads,
+        d_head=args.d_model // args.num_heads, d_inner=args.d_ff,
+        tgt_len=args.segment, batch=args.batch, vocab=args.vocab,
+        mem_lens=lengths)[0]
+    record = {
+        "command": " ".join(["bench/.venv-peers/bin/python"] + sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "tf": tf.__version__,
+        "steps": args.n,
+        "wall_s_per_step": wall / args.n,
+        "busy_s_per_step": busy / args.n,
+        "tokens_per_step": args.batch * args.segment,
+        "memory_lengths": lengths,
+        "model_flops_per_token": 3.0 * fwd if args.mode == "train" else fwd,
+        "kinds_s_per_step": {k: v / args.n for k, v in kinds.most_common()},
+    }
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, path)
+    print("wrote", path)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ the reference PyTorch Transformer-XL, which are quoted from another run and
 labelled so.
 usage: python3 bench/report.py bench/results/<stamp>.json [more.json ...]
 """
+import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -120,6 +122,65 @@ def table1_summary(groups):
     flop = a["model_flops_per_token"] / b["model_flops_per_token"]
     return {"measured": measured, "flop": flop, "fraction": measured / flop,
             "rounds": rounds, "note": load_note(a) or load_note(b)}
+
+
+# XLA CPU op kinds (profile_step.py names, numeric suffix dropped) by role.
+OP_ROLES = [("matrix products", re.compile(r"(dot|gemm|matmul|conv|custom-call)", re.I)),
+            ("layout (transpose, copy, concat, pad, slice)",
+             re.compile(r"(transpose|copy|concat|pad|slice|reshape|bitcast)", re.I)),
+            ("fused element-wise and reductions", re.compile(r"(fusion|reduce|select|exp|add|mul)", re.I))]
+
+
+def profile_section(path, groups):
+    """What the time of one step goes to, and what that caps MFU at."""
+    with open(path) as f:
+        prof = json.load(f)
+    roles = {name: 0.0 for name, _ in OP_ROLES}
+    roles["other"] = 0.0
+    for kind, sec in prof["kinds_s_per_step"].items():
+        role = next((name for name, rx in OP_ROLES if rx.search(kind)), "other")
+        roles[role] += sec
+    busy, wall = prof["busy_s_per_step"], prof["wall_s_per_step"]
+    g = groups.get("mem512", (None,))[0]
+    ours_w = g["workers"].get("keras_lrm_all512_xla", {}) if g else {}
+    step = ours_w.get("median_step_s") or wall
+    out = [f"`{prof['command']}` ({prof['date']}, TF {prof['tf']}, {prof['steps']} steps "
+           f"traced; {wall:.3f} s/step with the profiler on, {step:.3f} s/step median "
+           f"without it in group mem512; memory lengths {prof['memory_lengths']}; "
+           f"file {os.path.relpath(path, ROOT)}). Op time summed over both threads, by "
+           f"role; the last column splits the unprofiled step time by the same shares:", "",
+           "| role | share of op time | ~ s of a step |", "|---|---|---|"]
+    for role, sec in roles.items():
+        out.append(f"| {role} | {sec / busy:.1%} | {step * sec / busy:.3f} |")
+    top = sorted(prof["kinds_s_per_step"].items(), key=lambda kv: -kv[1])[:8]
+    out += ["", "Largest op kinds: " + ", ".join(
+        f"`{k}` {v / busy:.1%}" for k, v in top) + "."]
+    ours = g and g["workers"].get("keras_lrm_all512_xla", {}).get("mfu")
+    if ours:
+        share = roles["matrix products"] / busy
+        peer = g["workers"].get(g.get("fastest_peer"), {})
+        plain = g["workers"].get("keras_plain_nomem_xla", {})
+        lay = roles["layout (transpose, copy, concat, pad, slice)"] / busy
+        out += ["", f"Matrix products are {share:.0%} of the op time and layout work "
+                f"{lay:.0%} (head transposes, the pad and slice of the relative shift, the "
+                f"concatenation of memory and segment). keras_lrm_all512_xla "
+                f"reached {ours:.1%} MFU in group mem512, so even if every other op took no "
+                f"time it would reach at most ~{ours / share:.0%} MFU: the products themselves "
+                f"run below the best matmul rate of the run.", ""]
+        if peer.get("mfu"):
+            out.append(f"1.3x the fastest peer ({g['fastest_peer']}, {peer['mfu']:.1%} MFU) "
+                       f"means {1.3 * peer['mfu']:.1%} MFU"
+                       + (f"; the plain 6-layer transformer without memory reaches "
+                          f"{plain['mfu']:.1%} in the same run" if plain.get("mfu") else "")
+                       + ".")
+            out.append("")
+        small = g.get("matmul_flops", {}).get("mm_tf_xla_1024x256x1024")
+        if small:
+            out.append(f"Matmul rates measured in that group: "
+                       f"{g['machine_peak_flops'] / 1e9:.1f} GFLOP/s at the best shape, "
+                       f"{small / 1e9:.1f} GFLOP/s for 1024 x 256 x 1024 (this model's "
+                       f"projection shape: batch x segment = 1024 rows, d_model 256).")
+    return out
 
 
 def mb(v):
@@ -254,6 +315,10 @@ def main(paths):
           "All ratios are within one interleaved run (per-round paired step times).", "",
           "## Runs", ""] + run_lines(runs, groups)
     md += ["", "## Goals", ""] + goal_rows(groups)
+    profiles = sorted(glob.glob(os.path.join(HERE, "results", "profile-*.json")))
+    if profiles:
+        md += ["", "What limits a missed goal is measured in \"Where the time of a "
+               "memory-512 step goes\" below."]
     titles = {"mem512": "Every layer memory 512", "mem128": "Every layer memory 128",
               "rr": "Rae & Razavi: one long memory of 512 at the top, short 64 / 128 below"}
     for gname, title in titles.items():
@@ -271,6 +336,9 @@ def main(paths):
                "(time = 1) for 8 streams, 16 calls per timed step, argmax fed back. Memory "
                "state = sum over layers of batch x M_l x d_model x 4 bytes + the int32 "
                "`filled` counter (batch x 4).", ""] + stream_table(groups["stream"][0])
+    if profiles:
+        md += ["", "## Where the time of a memory-512 step goes (profile)", ""]
+        md += profile_section(profiles[-1], groups)
     md += ["", "## Peers not run here", "",
            "- Reference PyTorch Transformer-XL: not available on this machine (driver.py runs "
            "it only when bench/peers/peer_torch_txl.py and bench/.venv-torch exist).",
