@@ -160,8 +160,7 @@ byte vocabulary, batch 1, fp32, XLA. Milliseconds per generated token:
 
 A memory step projects the keys and values of all its memory rows again (as
 Transformer-XL and the peers in docs/benchmarks.md do), so its cost grows
-with C, not with the length generated: at 8192 the all-C step spends most
-of its time there. Caching the projected keys and values at inference would
+with C, not with the length generated. Caching the projected keys and values at inference would
 cut that further; it is not implemented.
 
 State: bytes of the memory state one stream carries between calls (all
