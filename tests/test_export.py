@@ -90,6 +90,10 @@ def test_signatures_and_metadata(exported):
     assert inputs["token_ids"].shape.as_list() == [None, None]
     assert set(step.structured_outputs) == {"logits", "memory_0",
                                             "memory_1", "memory_2", "filled"}
+    # Each memory output has the static shape of the input it feeds.
+    for name in ("memory_0", "memory_1", "memory_2", "filled"):
+        assert step.structured_outputs[name].shape.as_list() == \
+            inputs[name].shape.as_list(), name
 
 
 def test_text_signature_equals_ids_and_detokenizes(exported):

@@ -308,7 +308,9 @@ def _tokenize_split(corpus, tokenizer, split, writer, progress):
         if bar is not None:
             bar.update(seen)
     if bar is not None:
-        bar.update(seen, finalize=True)
+        if bar.target is None or seen < bar.target:
+            # A bar that reached its target has already finished its line.
+            bar.update(seen, finalize=True)
         print(f"{split}: {writer.num_tokens} tokens.")
     if writer.num_tokens == 0:
         logger.warning("Split %r of corpus %r holds no tokens: it gets no "

@@ -99,6 +99,10 @@ class MemoryModule(tf.Module):
         memory = {name: inputs[name] for name in self.memory_specs}
         logits, new_memory = self._call_with_memory(
             token_ids, memory, training=False)
+        # Static memory lengths on the outputs too, so a serving client
+        # sees that each output fits the input of the same name.
+        new_memory = {name: tf.ensure_shape(value, self.memory_specs[name].shape)
+                      for name, value in new_memory.items()}
         return {"logits": logits, **new_memory}
 
     def _initial_memory(self, batch_size):
