@@ -139,7 +139,8 @@ def report(results, command):
             f" | {r['rr_state_bytes'] / 1024:.0f} KiB | "
             f"{r['all_state_bytes'] / 1024:.0f} KiB | "
             f"{r['all_state_bytes'] / r['rr_state_bytes']:.1f}x |")
-    changes = [r[f"{k}_seconds_per_token_late"] / r[f"{k}_seconds_per_token"] - 1
+    changes = [r[f"{k}_seconds_per_token_late"]
+               / r[f"{k}_seconds_per_token"] - 1
                for r in results["rows"] for k in ("rr", "all")]
     spread = f"{min(changes):+.0%} to {max(changes):+.0%}"
     return f"""# Generation: memory state vs re-encoding
@@ -160,8 +161,8 @@ byte vocabulary, batch 1, fp32, XLA. Milliseconds per generated token:
 
 A memory step projects the keys and values of all its memory rows again (as
 Transformer-XL and the peers in docs/benchmarks.md do), so its cost grows
-with C, not with the length generated. Caching the projected keys and values at inference would
-cut that further; it is not implemented.
+with C, not with the length generated. Caching the projected keys and
+values at inference would cut that further; it is not implemented.
 
 State: bytes of the memory state one stream carries between calls (all
 memory tensors plus the `filled` counter), as the SavedModel passes it.

@@ -101,8 +101,9 @@ class MemoryModule(tf.Module):
             token_ids, memory, training=False)
         # Static memory lengths on the outputs too, so a serving client
         # sees that each output fits the input of the same name.
-        new_memory = {name: tf.ensure_shape(value, self.memory_specs[name].shape)
-                      for name, value in new_memory.items()}
+        new_memory = {
+            name: tf.ensure_shape(value, self.memory_specs[name].shape)
+            for name, value in new_memory.items()}
         return {"logits": logits, **new_memory}
 
     def _initial_memory(self, batch_size):
