@@ -190,7 +190,9 @@ def main():
     if args.from_json:
         with open(args.from_json) as handle:
             results = json.load(handle)
-        write_report(args.report, report(results, results["command"]))
+        write_report(args.report, report(
+            results, results.get("command", "python bench/generation.py "
+                                 "(arguments not recorded)")))
         return
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     rows = []

@@ -98,6 +98,7 @@ def main():
 def write_json(path, args, lengths, wall, busy, kinds):
     """Per-step seconds by op kind, for bench/report.py."""
     import tensorflow as tf
+    import driver
     import flops
     fwd = flops.fwd_flops_per_token(
         d_model=args.d_model, n_head=args.num_heads,
@@ -108,6 +109,8 @@ def write_json(path, args, lengths, wall, busy, kinds):
         "command": " ".join(["bench/.venv-peers/bin/python"] + sys.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "tf": tf.__version__,
+        "machine": driver.machine(),
+        "git": driver.git_state(),
         "steps": args.n,
         "wall_s_per_step": wall / args.n,
         "busy_s_per_step": busy / args.n,

@@ -141,15 +141,22 @@ def profile_section(path, groups):
         role = next((name for name, rx in OP_ROLES if rx.search(kind)), "other")
         roles[role] += sec
     busy, wall = prof["busy_s_per_step"], prof["wall_s_per_step"]
-    g = groups.get("mem512", (None,))[0]
+    g, run = groups.get("mem512", (None, None))
     ours_w = g["workers"].get("keras_lrm_all512_xla", {}) if g else {}
     step = ours_w.get("median_step_s") or wall
     out = [f"`{prof['command']}` ({prof['date']}, TF {prof['tf']}, {prof['steps']} steps "
            f"traced; {wall:.3f} s/step with the profiler on, {step:.3f} s/step median "
            f"without it in group mem512; memory lengths {prof['memory_lengths']}; "
-           f"file {os.path.relpath(path, ROOT)}). Op time summed over both threads, by "
-           f"role; the last column splits the unprofiled step time by the same shares:", "",
-           "| role | share of op time | ~ s of a step |", "|---|---|---|"]
+           f"file {os.path.relpath(path, ROOT)})."]
+    here = prof.get("machine", {}).get("cpu_model", "an unrecorded machine")
+    there = run["machine"]["cpu_model"] if run else None
+    if here != there:
+        # Shares carry over between similar CPUs, speeds do not.
+        out[0] += (f" Profiled on {here}; group mem512 ran on {there}: the "
+                   f"shares are applied to that run, not its speeds.")
+    out[0] += (" Op time summed over both threads, by role; the last column "
+               "splits the unprofiled step time by the same shares:")
+    out += ["", "| role | share of op time | ~ s of a step |", "|---|---|---|"]
     for role, sec in roles.items():
         out.append(f"| {role} | {sec / busy:.1%} | {step * sec / busy:.3f} |")
     top = sorted(prof["kinds_s_per_step"].items(), key=lambda kv: -kv[1])[:8]
@@ -162,8 +169,10 @@ def profile_section(path, groups):
         plain = g["workers"].get("keras_plain_nomem_xla", {})
         lay = roles["layout (transpose, copy, concat, pad, slice)"] / busy
         out += ["", f"Matrix products are {share:.0%} of the op time and layout work "
-                f"{lay:.0%} (head transposes, the pad and slice of the relative shift, the "
-                f"concatenation of memory and segment). keras_lrm_all512_xla "
+                f"{lay:.0%} (XLA op names only, not traced to source lines: the "
+                f"attention's head transposes, the relative shift's slice and, in the "
+                f"backward pass, pad, and the memory-segment concatenation are where such "
+                f"ops arise). keras_lrm_all512_xla "
                 f"reached {ours:.1%} MFU in group mem512, so even if every other op took no "
                 f"time it would reach at most ~{ours / share:.0%} MFU: the products themselves "
                 f"run below the best matmul rate of the run.", ""]
