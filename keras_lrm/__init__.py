@@ -2,12 +2,30 @@
 
 Transformer-XL layers with a per-layer memory length, so that only a few
 layers keep a long-range memory (Rae & Razavi, 2020).
+
+The layers and models are written in `keras.ops` and import nothing from
+TensorFlow, so they also run on the JAX and PyTorch backends. Export,
+generation from a SavedModel, data pipelines and training helpers are
+TensorFlow-specific and are imported on first use.
 """
 
 from keras_lrm import layers
 from keras_lrm import models
-from keras_lrm.export.generation import generate
 from keras_lrm.placement import Placement
 from keras_lrm.version import __version__
 
 __all__ = ["Placement", "generate", "layers", "models", "__version__"]
+
+
+_LAZY_MODULES = ("data", "distribute", "export", "metrics", "training")
+
+
+def __getattr__(name):
+    # TensorFlow-specific parts load on first use (PEP 562).
+    if name == "generate":
+        from keras_lrm.export.generation import generate
+        return generate
+    if name in _LAZY_MODULES:
+        import importlib
+        return importlib.import_module(f"keras_lrm.{name}")
+    raise AttributeError(f"module 'keras_lrm' has no attribute {name!r}")
