@@ -214,12 +214,13 @@ def device_info():
         info["keras_hub"] = __import__("keras_hub").__version__
     except ImportError:
         info["keras_hub"] = None
+    info["commit"] = os.environ.get("KERAS_LRM_COMMIT")
     try:
-        info["commit"] = subprocess.run(
+        info["commit"] = info["commit"] or subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
             text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        info["commit"] = os.environ.get("KERAS_LRM_COMMIT")
+        pass
     return info
 
 
