@@ -42,7 +42,8 @@ setup(
         # tensorflow-text would pull plain tensorflow over tensorflow-tpu:
         # install it with --no-deps (see README, "Colab / Cloud TPU").
         "tpu": ["tensorflow-tpu>=2.20,<2.22"],
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],
+        # jax: tests/test_backends.py runs the layers on the JAX backend.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "jax[cpu]>=0.4.38"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

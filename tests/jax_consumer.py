@@ -1,0 +1,51 @@
+"""Runs keras_lrm on the JAX backend (tests/test_backends.py's subprocess).
+
+Usage: python tests/jax_consumer.py CASE.npz OUT.npz
+Importing TensorFlow is made impossible first, so the layers and the model
+must run on `keras.ops` alone.
+"""
+
+import json
+import os
+import sys
+
+sys.modules["tensorflow"] = None  # any `import tensorflow` now fails
+os.environ["KERAS_BACKEND"] = "jax"
+
+import jax  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lrm  # noqa: E402
+
+
+def main(case_path, output_path):
+    case = np.load(case_path)
+    config = json.loads(str(case["config"]))
+    model = keras_lrm.models.MemoryTransformerLM(**config)
+    memory = model.initial_memory(case["ids"].shape[0])
+    model.call_with_memory(case["ids"][:, :1], memory)
+    model.set_weights([case[f"weight_{i}"]
+                       for i in range(int(case["num_weights"]))])
+    outputs = {}
+    for i, stop in enumerate(case["pieces"][1:]):
+        start = case["pieces"][i]
+        logits, memory = model.call_with_memory(
+            case["ids"][:, start:stop], memory)
+        outputs[f"logits_{i}"] = np.asarray(logits)
+    for key, value in memory.items():
+        outputs[f"memory/{key}"] = np.asarray(value)
+    step = jax.jit(model.call_with_memory)
+    logits, _ = step(case["ids"], model.initial_memory(case["ids"].shape[0]))
+    outputs["jit_logits"] = np.asarray(logits)
+    try:
+        model.call_with_memory(case["ids"] + config["vocab_size"],
+                               model.initial_memory(case["ids"].shape[0]))
+    except ValueError as error:
+        outputs["range_error"] = np.array(str(error))
+    outputs["backend"] = np.array(keras.backend.backend())
+    np.savez(output_path, **outputs)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
