@@ -23,7 +23,9 @@ Groups (each interleaved on its own; results are written after each):
   b64_fp32    batch 64, float32
 
 usage: KERAS_BACKEND=jax python3 bench/accelerator.py --out gpu.json
-       python3 bench/accelerator.py --report bench/results/gpu-<stamp>.json
+       python3 bench/accelerator.py --report bench/results/gpu-<stamp>.json \
+           --profile bench/results/gpu-profile-<stamp>.json \
+           --notes bench/results/gpu-<stamp>.notes.md
 """
 import argparse
 import json
@@ -239,10 +241,15 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="result JSON")
     p.add_argument("--report", default=None,
                    help="write docs/benchmarks_gpu.md from a result JSON")
+    p.add_argument("--profile", default=None,
+                   help="with --report: an accelerator_profile.py JSON")
+    p.add_argument("--notes", default=None,
+                   help="with --report: a Markdown reading of the run")
     args = p.parse_args(argv)
     if args.report:
         import accelerator_report
-        accelerator_report.write(args.report)
+        accelerator_report.write(args.report, profile_path=args.profile,
+                                 notes_path=args.notes)
         return
     start = time.perf_counter()
 

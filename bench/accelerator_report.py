@@ -59,12 +59,12 @@ def rows(res):
 
 def group_table(group, res):
     cfg = res["config"]
+    rounds = len(next(iter(res["workers"].values()))["units_per_s_rounds"])
     lines = [f"\n### {group}: {cfg['n_layer']} layers, batch {cfg['batch']},"
              f" segment {cfg['tgt_len']}, {res['policy']}, "
-             f"{len(next(iter(res['workers'].values()))['units_per_s_rounds'])}"
-             f" rounds x {res['steps']} steps\n",
+             f"{rounds} rounds x {res['steps']} steps\n",
              "| worker | memory per layer | tokens/s | ratio | vs | MFU | "
-             "XLA temp MB | compile s |",
+             "XLA temp MB | build+compile s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows(res):
         if r["kind"] == "matmul":
@@ -82,7 +82,27 @@ def group_table(group, res):
     return "\n".join(lines)
 
 
-def write(path, doc=DOC):
+def profile_table(profile):
+    """Markdown rows of `accelerator_profile.py` results."""
+    kinds = ("matmul", "fusion", "reduce", "transpose/copy", "other")
+    lines = ["| group | worker | wall ms/step | GPU busy | kernels/step | "
+             "mean us/kernel | " + " | ".join(f"{k} ms" for k in kinds)
+             + " |", "|---" * (6 + len(kinds)) + "|"]
+    for p in profile["profiles"]:
+        kernel_ms = p["kernel_ms_per_step"]
+        shares = p["share_by_kind"]
+        lines.append(
+            f"| {p['group']} | {p['worker']} | {p['wall_ms_per_step']:.2f} "
+            f"| {100 * p['busy_ms_per_step'] / p['wall_ms_per_step']:.0f}% "
+            f"| {p['kernels_per_step']:.0f} "
+            f"| {1e3 * kernel_ms / p['kernels_per_step']:.1f} | "
+            + " | ".join(f"{kernel_ms * shares.get(k, 0.0):.2f}"
+                         for k in kinds) + " |")
+    return "\n".join(lines)
+
+
+def write(path, doc=DOC, profile_path=None, notes_path=None):
+    """docs/benchmarks_gpu.md from a result JSON (+ profile and notes)."""
     with open(path) as f:
         result = json.load(f)
     m = result["machine"]
@@ -94,7 +114,8 @@ def write(path, doc=DOC):
         "",
         f"- Device: {m['device']} ({m['platform']}); JAX {m['jax']}, Keras "
         f"{m['keras']}, keras-hub {m['keras_hub']}, Python {m['python']}; "
-        f"XLA default matmul precision ({m['matmul_precision']}).",
+        f"`jax_default_matmul_precision`: {m['matmul_precision']} (None: "
+        f"XLA's default, float32 products may use TF32 on the GPU).",
         f"- Commit {m['commit']}, {result['date']}.",
         f"- Command: `KERAS_BACKEND=jax {result['command']}`",
         "",
@@ -109,9 +130,26 @@ def write(path, doc=DOC):
     ]
     for group, res in result["groups"].items():
         text.append(group_table(group, res))
-    notes = result.get("notes")
-    if notes:
-        text += ["", "## Notes", "", notes]
+    root = os.path.dirname(HERE)
+    if profile_path:
+        with open(profile_path) as f:
+            profile = json.load(f)
+        pm = profile["machine"]
+        text += [
+            "", "## Profile", "",
+            f"`{os.path.relpath(profile_path, root)}`: {pm['device']}, "
+            f"commit {pm['commit']}, {profile['date']}. Command: "
+            f"`KERAS_BACKEND=jax python3 {profile['command']}`", "",
+            "Wall time per step without the profiler; kernel time from the "
+            "GPU plane of a `jax.profiler` trace, by kernel name (matmul: "
+            "cuBLAS/cuDNN/Triton GEMM kernels; fusion: XLA loop/input "
+            "fusions; reduce: reductions, softmax, norms; transpose/copy: "
+            "layout kernels). GPU busy: union of kernel intervals over the "
+            "wall time.", "", profile_table(profile)]
+    if notes_path:
+        with open(notes_path) as f:
+            text += ["", f"## Reading (`{os.path.relpath(notes_path, root)}`)",
+                     "", f.read().strip()]
     tmp = doc + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(text) + "\n")

@@ -321,7 +321,8 @@ def main(paths):
           "(see bench/README.md to re-run). Work: training step (forward, backward, Adam), "
           "6 layers, d_model 256, 4 heads x 64, d_ff 1024, segment 128, batch 8, vocab 256, "
           "tied softmax, dropout 0, fp32, memory carried step to step; synthetic tokens. "
-          "All ratios are within one interleaved run (per-round paired step times).", "",
+          "All ratios are within one interleaved run (per-round paired step times). "
+          "The same work on an H100 GPU (Keras 3 on JAX): docs/benchmarks_gpu.md.", "",
           "## Runs", ""] + run_lines(runs, groups)
     md += ["", "## Goals", ""] + goal_rows(groups)
     profiles = sorted(glob.glob(os.path.join(HERE, "results", "profile-*.json")))
