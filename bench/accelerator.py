@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(1, HERE)
+sys.path.insert(2, os.path.join(HERE, "peers"))
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 GROUPS = ("same_fp32", "b64_bf16", "table1_bf16", "b64_fp32")
@@ -98,6 +99,7 @@ class Worker:
         import numpy as np
         import accelerator_models as am
         import flops
+        import harness
         self.name, self.kind, self.lengths = name, kind, lengths
         B, T = cfg["batch"], cfg["tgt_len"]
         if kind == "matmul":
@@ -119,8 +121,9 @@ class Worker:
             forward, variables, memory = am.build_plain(cfg)
         optimizer = keras.optimizers.Adam(learning_rate=1e-4)
         optimizer.build(variables)
-        rng = np.random.default_rng(0)
-        stream = rng.integers(0, cfg["vocab"], (B, T * 16 + 1), np.int32)
+        # The peers' synthetic tokens (peers/harness.py), 16 segments cycled
+        stream = harness.synthetic_stream(B, T, 16, cfg["vocab"], 0)
+        stream = stream.astype(np.int32)
         self.segments = [(jnp.asarray(stream[:, i * T:(i + 1) * T]),
                           jnp.asarray(stream[:, i * T + 1:(i + 1) * T + 1]))
                          for i in range(16)]
@@ -182,6 +185,9 @@ def run_group(group, args, log):
     cfg, policy, plan = group_plan(group, args.batch)
     if args.only:
         plan = [w for w in plan if w[0] in args.only.split(",")]
+        if not plan:
+            raise SystemExit(f"--only: no worker of group {group!r} in "
+                             f"{args.only!r}")
     keras.config.set_dtype_policy(policy)
     workers = []
     for name, kind, lengths in plan:

@@ -64,7 +64,7 @@ def group_table(group, res):
              f" segment {cfg['tgt_len']}, {res['policy']}, "
              f"{rounds} rounds x {res['steps']} steps\n",
              "| worker | memory per layer | tokens/s | ratio | vs | MFU | "
-             "XLA temp MB | build+compile s |",
+             "XLA temp MB | compile s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows(res):
         if r["kind"] == "matmul":

@@ -4,9 +4,10 @@ Transformer-XL layers with a per-layer memory length, so that only a few
 layers keep a long-range memory (Rae & Razavi, 2020).
 
 The layers and models are written in `keras.ops` and import nothing from
-TensorFlow, so they also run on the JAX and PyTorch backends. Export,
-generation from a SavedModel, data pipelines and training helpers are
-TensorFlow-specific and are imported on first use.
+TensorFlow, so they also run on the JAX backend (tests/test_backends.py;
+other backends are untested). Export, generation from a SavedModel, data
+pipelines and training helpers are TensorFlow-specific and are imported on
+first use.
 """
 
 from keras_lrm import layers

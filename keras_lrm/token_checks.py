@@ -4,7 +4,7 @@ Concrete values (NumPy arrays, eager tensors of any backend) are checked at
 once and raise `ValueError`. Symbolic TensorFlow tensors (inside a
 `tf.function`) get a graph assert with the same message. TensorFlow is
 imported only when the value is a TensorFlow tensor, so the layers and
-models run on the JAX and PyTorch backends without it.
+models run on the JAX backend without it.
 """
 
 import sys
