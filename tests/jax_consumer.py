@@ -38,6 +38,8 @@ def main(case_path, output_path):
     step = jax.jit(model.call_with_memory)
     logits, _ = step(case["ids"], model.initial_memory(case["ids"].shape[0]))
     outputs["jit_logits"] = np.asarray(logits)
+    outputs["fused_jit_logits"], outputs["fused_calls"] = fused_logits(
+        model, case["ids"])
     outputs["range_error"] = np.array("no error raised")
     try:
         model.call_with_memory(case["ids"] + config["vocab_size"],
@@ -46,6 +48,32 @@ def main(case_path, output_path):
         outputs["range_error"] = np.array(str(error))
     outputs["backend"] = np.array(keras.backend.backend())
     np.savez(output_path, **outputs)
+
+
+def fused_logits(model, ids):
+    """Full-pass logits with the attention's fused path forced on.
+
+    Here (a CPU) Keras runs `dot_product_attention` as XLA, not cuDNN: this
+    checks the path's math under JAX; the kernel needs a GPU
+    (bench/accelerator.py checks it there).
+    """
+    from keras_lrm.layers import memory_attention
+    calls = []
+    fused_op = keras.ops.dot_product_attention
+
+    def dot_product_attention(*args, flash_attention=None, **kwargs):
+        calls.append(flash_attention)
+        return fused_op(*args, flash_attention=False, **kwargs)
+
+    memory_attention.fused_attention_available = lambda *args: True
+    keras.ops.dot_product_attention = dot_product_attention
+    clone = keras_lrm.models.MemoryTransformerLM.from_config(
+        model.get_config())
+    clone.call_with_memory(ids[:, :1], clone.initial_memory(ids.shape[0]))
+    clone.set_weights(model.get_weights())
+    logits, _ = jax.jit(clone.call_with_memory)(
+        ids, clone.initial_memory(ids.shape[0]))
+    return np.asarray(logits), np.array(len(calls))
 
 
 if __name__ == "__main__":

@@ -44,4 +44,9 @@ def test_jax_backend_gives_the_tensorflow_logits_and_memory(tmp_path):
         np.testing.assert_allclose(got[key], value, atol=1e-5, err_msg=key)
     np.testing.assert_allclose(got["jit_logits"], np.asarray(full_logits),
                                atol=1e-5)
+    # The fused attention path (as XLA here) under jax.jit: one fused op
+    # per layer and call, the same logits.
+    assert int(got["fused_calls"]) >= CONFIG["num_layers"]
+    np.testing.assert_allclose(got["fused_jit_logits"],
+                               np.asarray(full_logits), atol=1e-5)
     assert "must lie in [0, vocab_size=40)" in str(got["range_error"])

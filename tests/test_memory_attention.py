@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_lrm.layers import MemoryAttention
 from keras_lrm.layers.memory_attention import attention_mask
@@ -58,6 +59,9 @@ def test_memory_of_wrong_shape_names_memory():
     (dict(num_heads=2, key_dim=4, attention_dropout=1.5),
      "attention_dropout"),
     (dict(num_heads=2, key_dim=4, clamp_len=0), "clamp_len"),
+    (dict(num_heads=2, key_dim=4, flash_attention="yes"), "flash_attention"),
+    (dict(num_heads=2, key_dim=4, flash_attention=True,
+          attention_dropout=0.1), "flash_attention"),
 ])
 def test_bad_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
@@ -65,10 +69,74 @@ def test_bad_arguments(kwargs, argument):
 
 
 def test_config_round_trip_gives_same_outputs():
-    layer = make(clamp_len=3, use_bias=True)
+    layer = make(clamp_len=3, use_bias=True, flash_attention=False)
     clone = MemoryAttention.from_config(layer.get_config())
     clone.build((None, None, 8))
     clone.set_weights(layer.get_weights())
     x = keras.random.normal((2, 3, 8))
     memory = keras.random.normal((2, 4, 8))
     np.testing.assert_allclose(clone(x, memory), layer(x, memory), atol=0)
+
+
+@pytest.fixture
+def fused_on_cpu(monkeypatch):
+    """Takes the fused path here, its op run by Keras without a kernel."""
+    from keras_lrm.layers import memory_attention
+    calls = []
+    fused_op = keras.ops.dot_product_attention
+
+    def dot_product_attention(*args, flash_attention=None, **kwargs):
+        calls.append(flash_attention)
+        return fused_op(*args, flash_attention=False, **kwargs)
+
+    monkeypatch.setattr(memory_attention, "fused_attention_available",
+                        lambda *args: True)
+    monkeypatch.setattr(keras.ops, "dot_product_attention",
+                        dot_product_attention)
+    return calls
+
+
+def _outputs_and_gradients(layer, x, memory, filled):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, memory, filled=filled)
+        loss = keras.ops.sum(y * keras.ops.cos(y))
+    grads = tape.gradient(loss, [x] + layer.trainable_variables)
+    return [np.asarray(y)] + [np.asarray(g) for g in grads]
+
+
+def test_fused_path_gives_the_same_attention_and_gradients(fused_on_cpu):
+    plain = make(memory_length=6, flash_attention=False)
+    fused = make(memory_length=6)
+    fused.set_weights(plain.get_weights())
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, 4, 8)),
+                    "float32")
+    memory = keras.random.normal((3, 6, 8), seed=3)
+    filled = np.array([6, 2, 0], "int32")
+    expected = _outputs_and_gradients(plain, x, memory, filled)
+    assert fused_on_cpu == []
+    got = _outputs_and_gradients(fused, x, memory, filled)
+    assert fused_on_cpu == [True]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_path_is_skipped_when_off_or_dropout_active(fused_on_cpu):
+    x = keras.random.normal((2, 4, 8), seed=1)
+    make(flash_attention=False)(x)
+    make(attention_dropout=0.5)(x, training=True)
+    assert fused_on_cpu == []
+    make(attention_dropout=0.5)(x, training=False)
+    assert fused_on_cpu == [True]
+    keras.config.disable_flash_attention()
+    try:
+        make()(x)
+    finally:
+        keras.config.enable_flash_attention()
+    assert fused_on_cpu == [True]
+
+
+def test_flash_attention_true_where_it_cannot_run_names_the_argument():
+    layer = make(flash_attention=True)
+    with pytest.raises(ValueError, match="`flash_attention=True`.*JAX"):
+        layer(keras.random.normal((2, 4, 8)))

@@ -6,6 +6,8 @@ from keras import ops
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_rate
+from keras_lrm.layers.fused_attention import fused_attention_available
+from keras_lrm.layers.fused_attention import requirements
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
 
@@ -57,6 +59,14 @@ class MemoryAttention(keras.layers.Layer):
         clamp_len: optional; distances above it share its encoding.
         use_bias: whether the projections have biases (Transformer-XL: no).
         kernel_initializer: initializer of projections and of `u`, `v`.
+        flash_attention: whether to run the attention as one fused kernel
+            (`keras.ops.dot_product_attention` with the position term and
+            the mask as its `bias`; cuDNN flash attention under JAX on a
+            CUDA GPU, see `keras_lrm.layers.fused_attention`). `None`: where
+            it can run and the attention dropout is inactive, unless
+            `keras.config.disable_flash_attention()` was called before the
+            layer was created. `True`: always, and an error where it cannot
+            run. `False`: never. Either path computes the same attention.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -86,7 +96,7 @@ class MemoryAttention(keras.layers.Layer):
 
     def __init__(self, num_heads, key_dim, memory_length=0,
                  attention_dropout=0.0, clamp_len=None, use_bias=False,
-                 kernel_initializer=None, **kwargs):
+                 kernel_initializer=None, flash_attention=None, **kwargs):
         super().__init__(**kwargs)
         check_positive("num_heads", num_heads)
         check_positive("key_dim", key_dim)
@@ -94,12 +104,30 @@ class MemoryAttention(keras.layers.Layer):
         check_rate("attention_dropout", attention_dropout)
         if clamp_len is not None:
             check_positive("clamp_len", clamp_len)
+        if flash_attention is not None and \
+                not isinstance(flash_attention, bool):
+            raise ValueError(
+                "`flash_attention` must be None, True or False. Received: "
+                f"flash_attention={flash_attention!r}"
+            )
+        if flash_attention and attention_dropout > 0:
+            raise ValueError(
+                "`flash_attention` cannot be True with attention dropout "
+                "(the fused kernel has none); use attention_dropout=0 or "
+                "flash_attention=None. Received: flash_attention=True, "
+                f"attention_dropout={attention_dropout}"
+            )
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.memory_length = memory_length
         self.attention_dropout = attention_dropout
         self.clamp_len = clamp_len
         self.use_bias = use_bias
+        self.flash_attention = flash_attention
+        # As keras.layers.MultiHeadAttention: the global switch is read once.
+        self._allow_fused = flash_attention is not False and (
+            flash_attention or
+            keras.config.is_flash_attention_enabled() is not False)
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer
             or keras.initializers.RandomNormal(stddev=0.02)
@@ -188,6 +216,46 @@ class MemoryAttention(keras.layers.Layer):
         scores = ops.cast(scores, "float32")
         return ops.where(mask[None], scores, _MASK_VALUE)
 
+    def _use_fused(self, num_queries, memory_rows, training):
+        if not self._allow_fused:
+            return False
+        available = fused_attention_available(
+            self.compute_dtype, self.key_dim, num_queries,
+            memory_rows + num_queries if isinstance(num_queries, int)
+            else None)
+        if self.flash_attention and not available:
+            raise ValueError(
+                f"`flash_attention=True` in layer '{self.name}' needs "
+                f"{requirements()}. Received: backend="
+                f"{keras.backend.backend()}, compute dtype="
+                f"{self.compute_dtype}, key_dim={self.key_dim}, segment "
+                f"length={num_queries}, memory_length={memory_rows}"
+            )
+        dropout_active = bool(training) and self.attention_dropout > 0
+        # A subclass that changes the scores needs them materialised.
+        plain_scores = type(self).attention_scores is \
+            MemoryAttention.attention_scores
+        return available and not dropout_active and plain_scores
+
+    def _fused_attention(self, query, keys, values, positions, memory_rows,
+                         mask):
+        """Attention output `(batch, T, heads, key_dim)` from one fused op.
+
+        The same scores as `attention_scores`: the content product is the
+        kernel's `q . k` (queries offset by `u`), the shifted position
+        product and the mask its additive `bias` `(batch, heads, T, K)`.
+        """
+        scale = 1.0 / self.key_dim ** 0.5
+        position = ops.einsum("btnh,pnh->bntp",
+                              query + self.position_bias, positions)
+        position = relative_shift(position, memory_rows) * scale
+        # The bias stays in the compute dtype: -1e9 would be -inf in float16.
+        masked = -3e4 if self.compute_dtype == "float16" else _MASK_VALUE
+        bias = ops.where(mask[:, None], position, masked)
+        return ops.dot_product_attention(
+            query + self.content_bias, keys, values, bias=bias, scale=scale,
+            flash_attention=True)
+
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
              training=None):
         memory_rows = self._memory_rows(memory)
@@ -210,12 +278,16 @@ class MemoryAttention(keras.layers.Layer):
             values = ops.concatenate(
                 [self._heads(self.value_dense(memory)), values], axis=1)
         mask = attention_mask(num_queries, memory_rows, filled)
-        scores = self.attention_scores(
-            query, keys, positions, memory_rows, mask)
-        probs = ops.softmax(scores, axis=-1)
-        probs = self.dropout_layer(
-            ops.cast(probs, self.compute_dtype), training=training)
-        attended = ops.einsum("nbts,bsnh->btnh", probs, values)
+        if self._use_fused(num_queries, memory_rows, training):
+            attended = self._fused_attention(
+                query, keys, values, positions, memory_rows, mask)
+        else:
+            scores = self.attention_scores(
+                query, keys, positions, memory_rows, mask)
+            probs = ops.softmax(scores, axis=-1)
+            probs = self.dropout_layer(
+                ops.cast(probs, self.compute_dtype), training=training)
+            attended = ops.einsum("nbts,bsnh->btnh", probs, values)
         shape = tuple(ops.shape(attended)[:2])
         return self.output_dense(ops.reshape(
             attended, shape + (self.num_heads * self.key_dim,)))
@@ -232,6 +304,7 @@ class MemoryAttention(keras.layers.Layer):
             "attention_dropout": self.attention_dropout,
             "clamp_len": self.clamp_len,
             "use_bias": self.use_bias,
+            "flash_attention": self.flash_attention,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer),
         }
