@@ -15,8 +15,15 @@ keras_lrm layers are `keras.ops`, so the same code runs under JAX's XLA.
 The TensorFlow Model Garden peer cannot run there; the PyTorch reference is
 not in the peer harness (see bench/README.md).
 
+keras_lrm's attention runs fused (cuDNN flash attention with the position
+term as its bias) where `MemoryAttention` can (JAX on a CUDA GPU, bfloat16);
+in the bfloat16 groups `*_unfused` twins run with it switched off
+(`keras.config.disable_flash_attention()`), so the kernel's effect is a
+paired ratio of the same run.
+
 Groups (each interleaved on its own; results are written after each):
   same_fp32   the CPU benchmark's work: batch 8, float32
+  same_bf16   batch 8, mixed_bfloat16
   b64_bf16    batch 64, mixed_bfloat16
   table1_bf16 12 layers, batch 64, mixed_bfloat16, 12/6/2/1/0 interleaved
               long memories of 512 over short 128 (Rae & Razavi Table 1)
@@ -42,14 +49,14 @@ sys.path.insert(1, HERE)
 sys.path.insert(2, os.path.join(HERE, "peers"))
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-GROUPS = ("same_fp32", "b64_bf16", "table1_bf16", "b64_fp32")
+GROUPS = ("same_fp32", "same_bf16", "b64_bf16", "table1_bf16", "b64_fp32")
 RR = {"rr64": [64] * 5 + [512], "rr128": [128] * 5 + [512]}
 
 
 def group_plan(group, batch=None):
     """(config, policy, workers); a worker is (name, kind, lengths)."""
     if batch is None:
-        batch = 8 if group == "same_fp32" else 64
+        batch = 8 if group.startswith("same") else 64
     cfg = dict(n_layer=6, d_model=256, n_head=4, d_head=64, d_inner=1024,
                tgt_len=128, vocab=256, batch=batch)
     policy = "mixed_bfloat16" if group.endswith("bf16") else "float32"
@@ -63,6 +70,9 @@ def group_plan(group, batch=None):
                    for n in (12, 6, 2, 1, 0)]
         return cfg, policy, workers + [mm]
     workers = [(f"keras_lrm_all{m}", "keras_lrm", [m] * 6) for m in (512, 128)]
+    if policy == "mixed_bfloat16":
+        workers += [(f"keras_lrm_all{m}_unfused", "keras_lrm_unfused",
+                     [m] * 6) for m in (512, 128)]
     workers += [(f"keras_lrm_{k}", "keras_lrm", v) for k, v in RR.items()]
     workers += [(f"kerashub_xlnet_{m}", "xlnet", [m] * 6) for m in (512, 128)]
     workers += [("keras_plain_nomem", "plain", [0] * 6), mm]
@@ -113,8 +123,14 @@ class Worker:
             self.info = {}
             return
         keras.utils.set_random_seed(0)
-        if kind == "keras_lrm":
-            forward, variables, memory = am.build_keras_lrm(cfg, lengths)
+        if kind.startswith("keras_lrm"):
+            # MemoryAttention reads the switch when it is created.
+            if kind == "keras_lrm_unfused":
+                keras.config.disable_flash_attention()
+            try:
+                forward, variables, memory = am.build_keras_lrm(cfg, lengths)
+            finally:
+                keras.config.enable_flash_attention()
         elif kind == "xlnet":
             forward, variables, memory = am.build_xlnet(cfg, lengths[0])
         else:
@@ -143,6 +159,9 @@ class Worker:
         self.info = dict(compile_s=round(time.perf_counter() - t0, 1),
                          params=int(sum(np.prod(v.shape) for v in variables)),
                          **_memory_analysis(self.compiled))
+        # Whether XLA's step calls cuDNN's fused attention (custom call).
+        self.info["cudnn_attention"] = \
+            "__cudnn$fmha" in self.compiled.as_text()
         self.i = 0
 
     def run(self, steps):

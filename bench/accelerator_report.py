@@ -16,6 +16,7 @@ def _reference(name, workers):
     """The worker a row is compared with, or None."""
     if name.startswith("keras_lrm12_long"):
         return "keras_lrm12_long12" if name != "keras_lrm12_long12" else None
+    name = name.removesuffix("_unfused")
     if name.startswith("keras_lrm_all"):
         ref = "kerashub_xlnet_" + name[len("keras_lrm_all"):]
     elif name.startswith("keras_lrm_rr"):
@@ -52,6 +53,11 @@ def rows(res):
             if name.startswith("keras_lrm12"):
                 # Table 1: time ratio all-long / this, against FLOP ratio
                 row["flop_ratio"] = ref["flops_per_unit"] / w["flops_per_unit"]
+        twin = workers.get(name + "_unfused")
+        if twin:
+            row["fused_ratio"] = _paired(w["units_per_s_rounds"],
+                                         twin["units_per_s_rounds"])
+        row["cudnn"] = w.get("cudnn_attention")
         row["lengths"] = ",".join(map(str, w["mem_lens"]))
         out.append(row)
     return out
@@ -64,12 +70,13 @@ def group_table(group, res):
              f" segment {cfg['tgt_len']}, {res['policy']}, "
              f"{rounds} rounds x {res['steps']} steps\n",
              "| worker | memory per layer | tokens/s | ratio | vs | MFU | "
-             "XLA temp MB | compile s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "XLA temp MB | compile s | cuDNN attention |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    fused = []
     for r in rows(res):
         if r["kind"] == "matmul":
             lines.append(f"| {r['name']} (8192^3) | | "
-                         f"{r['tflops']:.1f} TFLOP/s | | | | | |")
+                         f"{r['tflops']:.1f} TFLOP/s | | | | | | |")
             continue
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else ""
         if "flop_ratio" in r:
@@ -78,8 +85,17 @@ def group_table(group, res):
         lines.append(
             f"| {r['name']} | {r['lengths']} | {r['speed']:,.0f} | {ratio} "
             f"| {r['ref'] or ''} | {mfu} | {r['temp_mb'] or ''} "
-            f"| {r['compile_s'] or ''} |")
+            f"| {r['compile_s'] or ''} | {_yes_no(r['cudnn'])} |")
+        if "fused_ratio" in r:
+            fused.append(f"{r['name']} {r['fused_ratio']:.2f}x")
+    if fused:
+        lines.append("\nFused over `_unfused` twin (paired, same rounds): "
+                     + ", ".join(fused) + ".")
     return "\n".join(lines)
+
+
+def _yes_no(flag):
+    return "" if flag is None else ("yes" if flag else "no")
 
 
 def profile_table(profile):
