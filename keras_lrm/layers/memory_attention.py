@@ -246,8 +246,16 @@ class MemoryAttention(keras.layers.Layer):
         product and the mask its additive `bias` `(batch, heads, T, K)`.
         """
         scale = 1.0 / self.key_dim ** 0.5
-        position = ops.einsum("btnh,pnh->bntp",
-                              query + self.position_bias, positions)
+        # The bias must be laid out (batch, heads, T, K). A product against
+        # the shared table batches over heads only and comes out
+        # (heads, batch, ...); transposing it, and its gradient fused with
+        # the shift's pad, cost more on an H100 than the fused kernel saved.
+        # Broadcasting the table over the batch makes (batch, heads) the
+        # product's batch dimensions: same FLOPs, no score-sized transpose.
+        shape = (ops.shape(query)[0],) + tuple(ops.shape(positions))
+        table = ops.broadcast_to(positions[None], shape)
+        position = ops.einsum("btnh,bpnh->bntp",
+                              query + self.position_bias, table)
         position = relative_shift(position, memory_rows) * scale
         # The bias stays in the compute dtype: -1e9 would be -inf in float16.
         masked = -3e4 if self.compute_dtype == "float16" else _MASK_VALUE
