@@ -32,7 +32,9 @@ Groups (each interleaved on its own; results are written after each):
 usage: KERAS_BACKEND=jax python3 bench/accelerator.py --out gpu.json
        python3 bench/accelerator.py --report bench/results/gpu-<stamp>.json \
            --profile bench/results/gpu-profile-<stamp>.json \
+           --check bench/results/gpu-check-<stamp>.json \
            --notes bench/results/gpu-<stamp>.notes.md
+       (each flag takes comma-separated files: several runs in one page)
 """
 import argparse
 import json
@@ -265,16 +267,24 @@ def main(argv=None):
                    help="seconds; no group starts after this")
     p.add_argument("--out", default=None, help="result JSON")
     p.add_argument("--report", default=None,
-                   help="write docs/benchmarks_gpu.md from a result JSON")
-    p.add_argument("--profile", default=None,
-                   help="with --report: an accelerator_profile.py JSON")
-    p.add_argument("--notes", default=None,
-                   help="with --report: a Markdown reading of the run")
+                   help="write docs/benchmarks_gpu.md from result JSONs "
+                        "(comma-separated, listed in that order)")
+    p.add_argument("--profile", default="",
+                   help="with --report: accelerator_profile.py JSONs")
+    p.add_argument("--check", default="",
+                   help="with --report: accelerator_check.py JSONs")
+    p.add_argument("--notes", default="",
+                   help="with --report: Markdown readings of the runs")
     args = p.parse_args(argv)
     if args.report:
         import accelerator_report
-        accelerator_report.write(args.report, profile_path=args.profile,
-                                 notes_path=args.notes)
+
+        def paths(value):
+            return [v for v in value.split(",") if v]
+
+        accelerator_report.write(
+            paths(args.report), profile_paths=paths(args.profile),
+            notes_paths=paths(args.notes), check_paths=paths(args.check))
         return
     start = time.perf_counter()
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -79,7 +80,10 @@ def main(argv=None):
     expected, _ = run(reference, x, memory, filled)
     names = ["output", "d_inputs"] + [v.path for v in
                                       reference.trainable_variables]
-    result = {"device": jax.devices()[0].device_kind, "shape":
+    result = {"device": jax.devices()[0].device_kind,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "commit": os.environ.get("KERAS_LRM_COMMIT"),
+              "command": " ".join(sys.argv), "shape":
               dict(batch=B, segment=T, memory=M, heads=4, key_dim=64),
               "names": names, "paths": {}}
     for label, dtype, flash in (("bf16_unfused", "mixed_bfloat16", False),
