@@ -162,6 +162,15 @@ def profile_section(path, groups):
     top = sorted(prof["kinds_s_per_step"].items(), key=lambda kv: -kv[1])[:8]
     out += ["", "Largest op kinds: " + ", ".join(
         f"`{k}` {v / busy:.1%}" for k, v in top) + "."]
+    sources = prof.get("sources_s_per_step")
+    if sources:
+        out += ["", "Largest ops by the TensorFlow op XLA compiled them from "
+                "(the `op_name` of the optimised HLO; all blocks summed; "
+                "`backward:` = gradient ops; shape of the op's output):", "",
+                "| XLA op kind | shape | TensorFlow op | share of op time |",
+                "|---|---|---|---|"]
+        for kind, shape, src, sec in sources[:16]:
+            out.append(f"| `{kind}` | `{shape}` | `{src}` | {sec / busy:.1%} |")
     ours = g and g["workers"].get("keras_lrm_all512_xla", {}).get("mfu")
     if ours:
         share = roles["matrix products"] / busy
@@ -169,10 +178,9 @@ def profile_section(path, groups):
         plain = g["workers"].get("keras_plain_nomem_xla", {})
         lay = roles["layout (transpose, copy, concat, pad, slice)"] / busy
         out += ["", f"Matrix products are {share:.0%} of the op time and layout work "
-                f"{lay:.0%} (XLA op names only, not traced to source lines: the "
-                f"attention's head transposes, the relative shift's slice and, in the "
-                f"backward pass, pad, and the memory-segment concatenation are where such "
-                f"ops arise). keras_lrm_all512_xla "
+                f"{lay:.0%}" + (" (the table above ties each op to the TensorFlow "
+                "op it came from)" if sources else " (XLA op names only, not tied to "
+                "the TensorFlow ops they came from)") + ". keras_lrm_all512_xla "
                 f"reached {ours:.1%} MFU in group mem512, so even if every other op took no "
                 f"time it would reach at most ~{ours / share:.0%} MFU: the products themselves "
                 f"run below the best matmul rate of the run.", ""]
