@@ -276,8 +276,8 @@ def main(argv=None):
     p.add_argument("--notes", default="",
                    help="with --report: Markdown readings of the runs")
     args = p.parse_args(argv)
+    import accelerator_report  # stdlib only: safe before JAX loads
     if args.report:
-        import accelerator_report
 
         def paths(value):
             return [v for v in value.split(",") if v]
@@ -306,7 +306,6 @@ def main(argv=None):
             with open(tmp, "w") as f:
                 json.dump(result, f, indent=1)
             os.replace(tmp, args.out)
-        import accelerator_report
         print(accelerator_report.group_table(
             group, result["groups"][group]), flush=True)
 
