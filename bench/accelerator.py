@@ -302,10 +302,7 @@ def main(argv=None):
             continue
         result["groups"][group] = run_group(group, args, log)
         if args.out:
-            tmp = args.out + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(result, f, indent=1)
-            os.replace(tmp, args.out)
+            accelerator_report.write_json(args.out, result)
         print(accelerator_report.group_table(
             group, result["groups"][group]), flush=True)
 

@@ -19,7 +19,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(1, HERE)
 os.environ.setdefault("KERAS_BACKEND", "jax")
+import accelerator  # noqa: E402
+import accelerator_report  # noqa: E402
 
 
 def make_layer(dtype, flash, memory_length):
@@ -81,8 +84,8 @@ def main(argv=None):
     names = ["output", "d_inputs"] + [v.path for v in
                                       reference.trainable_variables]
     result = {"device": jax.devices()[0].device_kind,
+              "machine": accelerator.device_info(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "commit": os.environ.get("KERAS_LRM_COMMIT"),
               "command": " ".join(sys.argv), "shape":
               dict(batch=B, segment=T, memory=M, heads=4, key_dim=64),
               "names": names, "paths": {}}
@@ -97,9 +100,7 @@ def main(argv=None):
             max_error_over_max_fp32=dict(zip(names, compare(got, expected))))
         print(label, json.dumps(result["paths"][label]), flush=True)
     if args.out:
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.out + ".tmp", args.out)
+        accelerator_report.write_json(args.out, result)
 
 
 if __name__ == "__main__":

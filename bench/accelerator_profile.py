@@ -15,7 +15,6 @@ usage: KERAS_BACKEND=jax python3 bench/accelerator_profile.py \
 import argparse
 import collections
 import glob
-import json
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import accelerator  # noqa: E402 (sets sys.path and the backend)
+import accelerator_report  # noqa: E402
 
 KINDS = (("matmul", r"gemm|cutlass|cublas|xmma|nvjet|matmul|dot|wgmma"),
          ("transpose/copy", r"transpose|copy|memcpy|memset"),
@@ -155,9 +155,7 @@ def main(argv=None):
         group, name = item.split(":")
         result["profiles"].append(profile(group, name, args, log))
         if args.out:
-            with open(args.out + ".tmp", "w") as f:
-                json.dump(result, f, indent=1)
-            os.replace(args.out + ".tmp", args.out)
+            accelerator_report.write_json(args.out, result)
 
 
 if __name__ == "__main__":

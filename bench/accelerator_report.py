@@ -26,6 +26,14 @@ def _reference(name, workers):
     return ref if ref in workers else None
 
 
+def write_json(path, obj):
+    """Writes `obj` to `path` through a temporary name (never half-written)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
 def _paired(a, b):
     return statistics.median(x / y for x, y in zip(a, b))
 
@@ -134,8 +142,8 @@ def _check_table(check, path, root):
     names = check["names"]
     lines = ["", f"## Fused path check `{os.path.relpath(path, root)}`", "",
              f"{check['device']}"
-             + (f", commit {check['commit']}, {check['date']}"
-                if check.get("commit") else "")
+             + (f", commit {check['machine']['commit']}, {check['date']}"
+                if check.get("machine", {}).get("commit") else "")
              + ", one MemoryAttention layer "
              f"{check['shape']}, memory partly filled, under `jax.jit`. "
              "Each entry: max |path - float32 unfused| / max |float32 "
