@@ -71,6 +71,7 @@ def test_bad_arguments(kwargs, argument):
 def test_config_round_trip_gives_same_outputs():
     layer = make(clamp_len=3, use_bias=True, flash_attention=False)
     clone = MemoryAttention.from_config(layer.get_config())
+    assert clone.flash_attention is False
     clone.build((None, None, 8))
     clone.set_weights(layer.get_weights())
     x = keras.random.normal((2, 3, 8))
