@@ -39,14 +39,15 @@ def _cuda_device_ok():
 
 
 def fused_attention_available(compute_dtype, key_dim, num_queries,
-                              num_keys):
+                              memory_rows):
     """Whether the fused kernel can run these shapes here.
 
     Args:
         compute_dtype: the layer's compute dtype name.
         key_dim: size of each head.
-        num_queries: `T`, segment rows (a Python int).
-        num_keys: `K = M + T` (a Python int).
+        num_queries: `T`, segment rows (a Python int; anything else, such
+            as an unknown length, gives False).
+        memory_rows: `M`, memory rows in front of the segment.
 
     Returns:
         bool.
@@ -57,6 +58,7 @@ def fused_attention_available(compute_dtype, key_dim, num_queries,
         return False
     if key_dim % 8 or key_dim > 128:
         return False
-    if not isinstance(num_queries, int) or num_queries % 2 or num_keys % 2:
+    if not isinstance(num_queries, int) or num_queries % 2 or \
+            (memory_rows + num_queries) % 2:
         return False
     return _cuda_device_ok()

@@ -220,9 +220,7 @@ class MemoryAttention(keras.layers.Layer):
         if not self._allow_fused:
             return False
         available = fused_attention_available(
-            self.compute_dtype, self.key_dim, num_queries,
-            memory_rows + num_queries if isinstance(num_queries, int)
-            else None)
+            self.compute_dtype, self.key_dim, num_queries, memory_rows)
         if self.flash_attention and not available:
             raise ValueError(
                 f"`flash_attention=True` in layer '{self.name}' needs "
