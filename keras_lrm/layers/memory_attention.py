@@ -38,6 +38,31 @@ def attention_mask(num_queries, memory_length, filled=None):
     return mask
 
 
+def last_rows(sequence, count, axis=1):
+    """The last `count` rows along `axis`; none when `count` is 0.
+
+    `sequence[:, -0:]` would be every row, hence the helper. Shapes stay
+    static.
+    """
+    index = (slice(None),) * axis
+    if not count:
+        return sequence[index + (slice(0, 0),)]
+    return sequence[index + (slice(-count, None),)]
+
+
+def positions_from_queries(num_queries, table_rows, dim, key_dim):
+    """Whether the position product is cheaper from projected queries.
+
+    Multiply-adds of `(q + v) . W_r r` per head: projecting the table costs
+    `table_rows * dim * key_dim` and then `num_queries * table_rows *
+    key_dim`; projecting the queries to the table's width costs
+    `num_queries * key_dim * dim` and then `num_queries * table_rows * dim`.
+    Ints or float tensors.
+    """
+    return num_queries * dim * (key_dim + table_rows) < \
+        table_rows * key_dim * (dim + num_queries)
+
+
 @keras.saving.register_keras_serializable(package="keras_lrm")
 class MemoryAttention(keras.layers.Layer):
     """Relative multi-head attention of a segment over memory and itself.
@@ -81,6 +106,9 @@ class MemoryAttention(keras.layers.Layer):
 
     Returns:
         `(batch, T, dim)` attention output.
+
+    For inference, `call_with_cache` takes the memory rows already
+    projected (a key/value cache) instead of `memory`.
 
     Example:
 
@@ -185,6 +213,29 @@ class MemoryAttention(keras.layers.Layer):
         return ops.reshape(projected, shape + (self.num_heads,
                                                self.key_dim))
 
+    def initial_cache(self, batch_size, dtype=None):
+        """An empty `(keys, values)` cache of `memory_length` rows."""
+        shape = (batch_size, self.num_heads, self.memory_length,
+                 self.key_dim)
+        dtype = dtype or self.compute_dtype
+        return ops.zeros(shape, dtype), ops.zeros(shape, dtype)
+
+    def _check_cache(self, cache):
+        expected = (self.num_heads, self.memory_length, self.key_dim)
+        if not isinstance(cache, (tuple, list)) or len(cache) != 2:
+            raise ValueError(
+                f"`cache` of layer '{self.name}' must be a (keys, values) "
+                f"pair. Received: {type(cache).__name__}"
+            )
+        for name, tensor in zip(("keys", "values"), cache):
+            shape = tuple(tensor.shape)
+            if len(shape) != 4 or shape[1:] != expected:
+                raise ValueError(
+                    f"`cache` {name} of layer '{self.name}' must have shape "
+                    f"(batch, {', '.join(map(str, expected))}). Received: "
+                    f"shape={shape}"
+                )
+
     def _memory_rows(self, memory):
         if memory is None:
             return 0
@@ -198,8 +249,15 @@ class MemoryAttention(keras.layers.Layer):
             )
         return self.memory_length
 
-    def attention_scores(self, query, keys, positions, memory_rows, mask):
+    def attention_scores(self, query, keys, position, mask):
         """Scaled, masked float32 scores `(heads, batch, T, K)`.
+
+        Args:
+            query: `(batch, T, heads, key_dim)` projected queries.
+            keys: `(batch, K, heads, key_dim)` keys of memory and segment.
+            position: `(heads, batch, T, K)` position term, shifted to key
+                order, unscaled.
+            mask: bool `(batch or 1, T, K)` from `attention_mask`.
 
         Heads lead: the position product (shared by the batch) comes out of
         XLA's batched dot in this order, and so does the content product, so
@@ -208,13 +266,64 @@ class MemoryAttention(keras.layers.Layer):
         """
         content = ops.einsum("btnh,bsnh->nbts",
                              query + self.content_bias, keys)
-        position = ops.einsum("btnh,pnh->nbtp",
-                              query + self.position_bias, positions)
-        position = relative_shift(position, memory_rows)
+        return self._scaled_scores(content, position, mask)
+
+    def _scaled_scores(self, content, position, mask):
         scores = (content + position) * (1.0 / self.key_dim ** 0.5)
         # Softmax in float32 whatever the compute dtype (mixed precision).
         scores = ops.cast(scores, "float32")
         return ops.where(mask[None], scores, _MASK_VALUE)
+
+    def position_scores(self, query, table, memory_rows, batch_first):
+        """Position term `(q_i + v) . W_r r(d)`, shifted to key order.
+
+        Args:
+            query: `(batch, T, heads, key_dim)` projected queries.
+            table: `(M + T + 1, dim)` sinusoid table in the compute dtype.
+            memory_rows: `M`.
+            batch_first: `(batch, heads, T, K)` instead of
+                `(heads, batch, T, K)`.
+
+        `W_r` is linear, so the product can be taken two ways: project the
+        table (`P = M + T + 1` rows) to the heads, or project the queries
+        back to the table's width. The second costs `T` rows instead of `P`
+        and wins when the segment is short against the head size: a
+        one-token generation step then does not project the `M` memory
+        distances again. Picked by FLOP count, at trace time where `T` is
+        known, else by a `cond`.
+        """
+        offset = query + ops.cast(self.position_bias, query.dtype)
+        dim, heads, depth = self.dim, self.num_heads, self.key_dim
+        rows = ops.shape(query)[1]
+        width = ops.shape(table)[0]
+
+        def from_table():
+            positions = self._heads(self.position_dense(table))
+            if batch_first:
+                # Broadcasting the table over the batch makes (batch, heads)
+                # the product's batch dimensions: no score-sized transpose.
+                shape = (ops.shape(query)[0],) + tuple(ops.shape(positions))
+                positions = ops.broadcast_to(positions[None], shape)
+                return ops.einsum("btnh,bpnh->bntp", offset, positions)
+            return ops.einsum("btnh,pnh->nbtp", offset, positions)
+
+        def from_queries():
+            kernel = ops.cast(self.position_dense.kernel, offset.dtype)
+            kernel = ops.reshape(kernel, (dim, heads, depth))
+            projected = ops.einsum("btnh,cnh->btnc", offset, kernel)
+            order = "bntp" if batch_first else "nbtp"
+            return ops.einsum(f"btnc,pc->{order}", projected, table)
+
+        if isinstance(rows, int) and isinstance(width, int):
+            by_queries = positions_from_queries(rows, width, dim, depth)
+            position = from_queries() if by_queries else from_table()
+        else:
+            # Float counts: the products overflow int32 on long inputs.
+            rows, width = (ops.cast(n, "float32") for n in (rows, width))
+            position = ops.cond(
+                positions_from_queries(rows, width, dim, depth),
+                from_queries, from_table)
+        return relative_shift(position, memory_rows)
 
     def _use_fused(self, num_queries, memory_rows, training):
         if not self._allow_fused:
@@ -235,45 +344,98 @@ class MemoryAttention(keras.layers.Layer):
             MemoryAttention.attention_scores
         return available and not dropout_active and plain_scores
 
-    def _fused_attention(self, query, keys, values, positions, memory_rows,
-                         mask):
+    def _fused_attention(self, query, keys, values, position, mask):
         """Attention output `(batch, T, heads, key_dim)` from one fused op.
 
         The same scores as `attention_scores`: the content product is the
         kernel's `q . k` (queries offset by `u`), the shifted position
-        product and the mask its additive `bias` `(batch, heads, T, K)`.
+        term `(batch, heads, T, K)` and the mask its additive `bias`.
         """
         scale = 1.0 / self.key_dim ** 0.5
-        # The bias must be laid out (batch, heads, T, K). A product against
-        # the shared table batches over heads only and comes out
-        # (heads, batch, ...); transposing it, and its gradient fused with
-        # the shift's pad, cost more on an H100 than the fused kernel saved.
-        # Broadcasting the table over the batch makes (batch, heads) the
-        # product's batch dimensions: same FLOPs, no score-sized transpose.
-        shape = (ops.shape(query)[0],) + tuple(ops.shape(positions))
-        table = ops.broadcast_to(positions[None], shape)
-        position = ops.einsum("btnh,bpnh->bntp",
-                              query + self.position_bias, table)
-        position = relative_shift(position, memory_rows) * scale
         # The bias stays in the compute dtype: -1e9 would be -inf in float16.
         masked = -3e4 if self.compute_dtype == "float16" else _MASK_VALUE
-        bias = ops.where(mask[:, None], position, masked)
+        bias = ops.where(mask[:, None], position * scale, masked)
         return ops.dot_product_attention(
             query + self.content_bias, keys, values, bias=bias, scale=scale,
             flash_attention=True)
+
+    def _project(self, inputs, memory_rows, position_encoding):
+        """Queries, keys, values `(batch, T, heads, key_dim)` and table."""
+        if position_encoding is None:
+            position_encoding = sinusoid_table(
+                memory_rows + ops.shape(inputs)[1], self.dim, self.clamp_len)
+        table = ops.cast(position_encoding, self.compute_dtype)
+        return (self._heads(self.query_dense(inputs)),
+                self._heads(self.key_dense(inputs)),
+                self._heads(self.value_dense(inputs)), table)
+
+    def _output(self, attended):
+        shape = tuple(ops.shape(attended)[:2])
+        return self.output_dense(ops.reshape(
+            attended, shape + (self.num_heads * self.key_dim,)))
+
+    def call_with_cache(self, inputs, cache, filled=None,
+                        position_encoding=None, training=None):
+        """`call` on a key/value cache instead of a memory.
+
+        Args:
+            inputs: `(batch, T, dim)` segment.
+            cache: `(keys, values)`, each `(batch, num_heads, M, key_dim)`:
+                the memory rows as this layer projects them (start from
+                `initial_cache`). For inference: the projections depend on
+                the weights, so a cache is stale after a weight update.
+            filled, position_encoding, training: as in `call`.
+
+        Returns:
+            `(output, new_cache)`: the output of `call` with the memory the
+            cache was projected from, and the keys and values of the last
+            `M` rows of `concat(memory, inputs)`, which is what projecting
+            the next memory would give, without projecting it again.
+
+        The cache is laid out `(batch, heads, M, key_dim)`, so the products
+        read it where it lies: joining it to the segment's keys first would
+        copy every memory row into a head-major buffer at each call (most
+        of a generation step's time on a CPU). Only the new cache, the last
+        `M` rows, is written.
+        """
+        self._check_cache(cache)
+        rows = self.memory_length
+        query, keys, values, table = self._project(inputs, rows,
+                                                   position_encoding)
+        cache_keys, cache_values = (ops.cast(c, query.dtype) for c in cache)
+        head_major = (0, 2, 1, 3)
+        all_keys = ops.concatenate(
+            [cache_keys, ops.transpose(keys, head_major)], axis=2)
+        all_values = ops.concatenate(
+            [cache_values, ops.transpose(values, head_major)], axis=2)
+        new_cache = (ops.stop_gradient(last_rows(all_keys, rows, axis=2)),
+                     ops.stop_gradient(last_rows(all_values, rows, axis=2)))
+        mask = attention_mask(ops.shape(inputs)[1], rows, filled)
+        position = self.position_scores(query, table, rows,
+                                        batch_first=False)
+        if type(self).attention_scores is MemoryAttention.attention_scores:
+            offset = query + ops.cast(self.content_bias, query.dtype)
+            content = ops.concatenate([
+                ops.einsum("btnh,bnsh->nbts", offset, cache_keys),
+                ops.einsum("btnh,bsnh->nbts", offset, keys)], axis=-1)
+            scores = self._scaled_scores(content, position, mask)
+        else:
+            scores = self.attention_scores(
+                query, ops.transpose(all_keys, head_major), position, mask)
+        probs = self.dropout_layer(
+            ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
+            training=training)
+        attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows],
+                              cache_values)
+        attended += ops.einsum("nbts,bsnh->btnh", probs[..., rows:], values)
+        return self._output(attended), new_cache
 
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
              training=None):
         memory_rows = self._memory_rows(memory)
         num_queries = ops.shape(inputs)[1]
-        if position_encoding is None:
-            position_encoding = sinusoid_table(
-                memory_rows + num_queries, self.dim, self.clamp_len)
-        positions = self._heads(self.position_dense(
-            ops.cast(position_encoding, self.compute_dtype)))
-        query = self._heads(self.query_dense(inputs))
-        keys = self._heads(self.key_dense(inputs))
-        values = self._heads(self.value_dense(inputs))
+        query, keys, values, table = self._project(inputs, memory_rows,
+                                                   position_encoding)
         if memory_rows:
             # Memory rows are projected on their own: projecting
             # concat(memory, inputs) makes the backward pass form the input
@@ -284,19 +446,22 @@ class MemoryAttention(keras.layers.Layer):
             values = ops.concatenate(
                 [self._heads(self.value_dense(memory)), values], axis=1)
         mask = attention_mask(num_queries, memory_rows, filled)
-        if self._use_fused(num_queries, memory_rows, training):
-            attended = self._fused_attention(
-                query, keys, values, positions, memory_rows, mask)
+        fused = self._use_fused(num_queries, memory_rows, training)
+        # The fused kernel's bias is laid out (batch, heads, T, K): a
+        # heads-first term transposed into it (and its gradient, fused
+        # with the shift's pad) cost more on an H100 than the kernel saved.
+        position = self.position_scores(query, table, memory_rows,
+                                        batch_first=fused)
+        if fused:
+            attended = self._fused_attention(query, keys, values, position,
+                                             mask)
         else:
-            scores = self.attention_scores(
-                query, keys, positions, memory_rows, mask)
+            scores = self.attention_scores(query, keys, position, mask)
             probs = ops.softmax(scores, axis=-1)
             probs = self.dropout_layer(
                 ops.cast(probs, self.compute_dtype), training=training)
             attended = ops.einsum("nbts,bsnh->btnh", probs, values)
-        shape = tuple(ops.shape(attended)[:2])
-        return self.output_dense(ops.reshape(
-            attended, shape + (self.num_heads * self.key_dim,)))
+        return self._output(attended)
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)

@@ -60,9 +60,13 @@ class MemoryBlock(keras.layers.Layer):
             real; `None` means all `M`.
         position_encoding: optional `(M + T + 1, dim)` sinusoid table.
         training: whether dropout is active.
+        cache: optional `(keys, values)` of the attention's memory rows,
+            instead of `memory` (see `MemoryAttention.call_with_cache`;
+            inference).
 
     Returns:
-        `(outputs, new_memory)`: `(batch, T, dim)` and `(batch, M, dim)`.
+        `(outputs, new_memory)`: `(batch, T, dim)` and `(batch, M, dim)`;
+        with `cache`, `(outputs, new_cache)`.
 
     Example:
 
@@ -152,37 +156,62 @@ class MemoryBlock(keras.layers.Layer):
             self.dropout, dtype=self.dtype_policy)
         self.built = True
 
+    def initial_cache(self, batch_size, dtype=None):
+        """An empty `(keys, values)` cache for `call(..., cache=)`."""
+        return self.attention.initial_cache(batch_size, dtype)
+
+    def _attend(self, inputs, memory, filled, position_encoding, training,
+                cache):
+        """Attention output and the next cache (`None` without one)."""
+        if cache is not None:
+            if memory is not None:
+                raise ValueError(
+                    f"Layer '{self.name}' takes `memory` or `cache`, not "
+                    f"both. Received: memory.shape={tuple(memory.shape)} "
+                    "and a cache"
+                )
+            return self.attention.call_with_cache(
+                inputs, cache, filled=filled,
+                position_encoding=position_encoding, training=training)
+        return self.attention(
+            inputs, memory, filled=filled,
+            position_encoding=position_encoding, training=training), None
+
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
-             training=None):
+             training=None, cache=None):
         if memory is not None:
             memory = ops.cast(memory, self.compute_dtype)
-        new_memory = next_memory(memory, inputs, self.memory_length)
         drop = self.dropout_layer
         if self.pre_norm:
             normed = self.attention_norm(inputs)
             normed_memory = None if memory is None \
                 else self.attention_norm(memory)
-            attended = self.attention(
-                normed, normed_memory, filled=filled,
-                position_encoding=position_encoding, training=training)
+            attended, new_cache = self._attend(
+                normed, normed_memory, filled, position_encoding, training,
+                cache)
             hidden = inputs + drop(attended, training=training)
             inner = self.feedforward_inner(self.feedforward_norm(hidden))
             outputs = hidden + drop(
                 self.feedforward_output(drop(inner, training=training)),
                 training=training)
         else:
-            attended = self.attention(
-                inputs, memory, filled=filled,
-                position_encoding=position_encoding, training=training)
+            attended, new_cache = self._attend(
+                inputs, memory, filled, position_encoding, training, cache)
             hidden = self.attention_norm(
                 inputs + drop(attended, training=training))
             inner = self.feedforward_inner(hidden)
             outputs = self.feedforward_norm(hidden + drop(
                 self.feedforward_output(drop(inner, training=training)),
                 training=training))
-        return outputs, new_memory
+        if cache is not None:
+            return outputs, new_cache
+        return outputs, next_memory(memory, inputs, self.memory_length)
 
-    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+    def compute_output_shape(self, inputs_shape, memory_shape=None,
+                             filled_shape=None, position_encoding_shape=None,
+                             cache_shape=None):
+        if cache_shape is not None:
+            return tuple(inputs_shape), tuple(cache_shape)
         return (tuple(inputs_shape),
                 (inputs_shape[0], self.memory_length, inputs_shape[-1]))
 

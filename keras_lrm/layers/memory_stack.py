@@ -17,6 +17,11 @@ def memory_name(index):
     return f"memory_{index}"
 
 
+def cache_names(index):
+    """Keys of layer `index`'s projected keys and values in a cache."""
+    return f"keys_{index}", f"values_{index}"
+
+
 def resolve_memory_lengths(placement, num_layers):
     """Per-layer lengths from a `Placement` or an explicit list of lengths."""
     if isinstance(placement, Placement):
@@ -52,6 +57,14 @@ class MemoryStack(keras.layers.Layer):
     the longest memory; layer `l` reads `min(filled, memory_lengths[l])`).
     Unfilled rows are masked, so the first segment of a stream is exact.
 
+    For inference, a *cache* can stand in for the memory state: a dict with
+    `"keys_<l>"` and `"values_<l>"` of shape `(batch, num_heads,
+    memory_lengths[l], key_dim)`, the memory rows as layer `l`'s attention projects
+    them, and the same `"filled"`. The stack then projects only the new
+    rows, not every memory row again, and the results are those of the
+    memory state (up to rounding). The cache depends on the weights: build
+    it with the weights it is used with.
+
     Args:
         num_layers: number of blocks.
         num_heads: attention heads per block.
@@ -67,9 +80,11 @@ class MemoryStack(keras.layers.Layer):
         inputs: `(batch, T, dim)`.
         memory: a memory state (see above) or `None` for an empty one.
         training: whether dropout is active.
+        cache: a cache (see above) instead of `memory`.
 
     Returns:
-        `(outputs, new_memory)`: `(batch, T, dim)` and the next state.
+        `(outputs, new_memory)`: `(batch, T, dim)` and the next state (a
+        cache when called with one).
 
     Example:
 
@@ -165,57 +180,99 @@ class MemoryStack(keras.layers.Layer):
         state[FILLED] = ops.zeros((batch_size,), "int32")
         return state
 
-    def check_memory(self, memory, inputs_shape):
+    def initial_cache(self, batch_size, dtype=None):
+        """An empty cache (see the class doc) for `batch_size` streams."""
+        if not self.built:
+            raise ValueError(
+                "The stack must be built before `initial_cache()`: the "
+                "cache shapes depend on its attention layers."
+            )
+        state = {}
+        for index, block in enumerate(self.blocks):
+            keys, values = cache_names(index)
+            state[keys], state[values] = block.initial_cache(batch_size,
+                                                             dtype)
+        state[FILLED] = ops.zeros((batch_size,), "int32")
+        return state
+
+    def _state_shapes(self, dim, cache):
+        """Expected `{key: shape without batch}` of a memory or cache."""
+        shapes = {}
+        for index, length in enumerate(self.memory_lengths):
+            if cache:
+                attention = self.blocks[index].attention
+                rows = (attention.num_heads, length, attention.key_dim)
+                for name in cache_names(index):
+                    shapes[name] = rows
+            else:
+                shapes[memory_name(index)] = (length, dim)
+        shapes[FILLED] = ()
+        return shapes
+
+    def check_memory(self, memory, inputs_shape, name="memory",
+                     cache=False):
         """Raises `ValueError` naming the entry that does not fit."""
+        source = "initial_cache()" if cache else "initial_memory()"
         if not isinstance(memory, dict):
             raise ValueError(
-                "`memory` must be a dict from `initial_memory()`. "
-                f"Received: memory of type {type(memory).__name__}"
-            )
-        expected = {memory_name(i) for i in range(self.num_layers)} | {FILLED}
-        if set(memory) != expected:
-            raise ValueError(
-                f"`memory` must have the keys {sorted(expected)}. "
-                f"Received: keys={sorted(memory)}"
+                f"`{name}` must be a dict from `{source}`. "
+                f"Received: {name} of type {type(memory).__name__}"
             )
         batch, dim = inputs_shape[0], inputs_shape[-1]
-        for index, length in enumerate(self.memory_lengths):
-            name = memory_name(index)
-            shape = tuple(memory[name].shape)
-            if len(shape) != 3 or shape[1:] != (length, dim) or (
-                    None not in (batch, shape[0]) and shape[0] != batch):
-                raise ValueError(
-                    f"`memory['{name}']` must have shape ({batch}, {length}, "
-                    f"{dim}). Received: shape={shape}"
-                )
-        shape = tuple(memory[FILLED].shape)
-        if len(shape) != 1 or (None not in (batch, shape[0])
-                               and shape[0] != batch):
+        shapes = self._state_shapes(dim, cache)
+        if set(memory) != set(shapes):
             raise ValueError(
-                f"`memory['{FILLED}']` must have shape ({batch},). "
-                f"Received: shape={shape}"
+                f"`{name}` must have the keys {sorted(shapes)}. "
+                f"Received: keys={sorted(memory)}"
             )
+        for key, rows in shapes.items():
+            shape = tuple(memory[key].shape)
+            if len(shape) != 1 + len(rows) or shape[1:] != rows or (
+                    None not in (batch, shape[0]) and shape[0] != batch):
+                expected = ", ".join(map(str, (batch,) + rows))
+                comma = "," if not rows else ""
+                raise ValueError(
+                    f"`{name}['{key}']` must have shape ({expected}{comma})."
+                    f" Received: shape={shape}"
+                )
 
-    def call(self, inputs, memory=None, training=None):
+    def call(self, inputs, memory=None, training=None, cache=None):
         filled = None
-        if memory is not None:
+        if cache is not None:
+            if memory is not None:
+                raise ValueError(
+                    "`MemoryStack` takes `memory` or `cache`, not both. "
+                    "Received both."
+                )
+            self.check_memory(cache, tuple(inputs.shape), "cache", True)
+            filled = cache[FILLED]
+        elif memory is not None:
             self.check_memory(memory, tuple(inputs.shape))
             filled = memory[FILLED]
         num_queries = ops.shape(inputs)[1]
         # Without a memory every layer attends to the segment alone.
-        rows = [0 if memory is None else length
+        rows = [0 if memory is None and cache is None else length
                 for length in self.memory_lengths]
         table = sinusoid_table(max(rows) + num_queries, self.dim,
                                self.clamp_len, self.compute_dtype)
         hidden = inputs
         new_memory = {}
         for index, block in enumerate(self.blocks):
+            position_encoding = table[max(rows) - rows[index]:]
+            if cache is not None:
+                names = cache_names(index)
+                hidden, layer_cache = block(
+                    hidden, filled=filled,
+                    position_encoding=position_encoding, training=training,
+                    cache=tuple(cache[name] for name in names))
+                new_memory.update(zip(names, layer_cache))
+                continue
             name = memory_name(index)
             hidden, new_memory[name] = block(
                 hidden,
                 None if memory is None else memory[name],
                 filled=filled,
-                position_encoding=table[max(rows) - rows[index]:],
+                position_encoding=position_encoding,
                 training=training,
             )
         if self.final_norm is not None:
@@ -227,14 +284,12 @@ class MemoryStack(keras.layers.Layer):
             ops.broadcast_to(new_filled, (ops.shape(inputs)[0],)), "int32")
         return hidden, new_memory
 
-    def compute_output_shape(self, inputs_shape, memory_shape=None):
+    def compute_output_shape(self, inputs_shape, memory_shape=None,
+                             cache_shape=None):
         batch, dim = inputs_shape[0], inputs_shape[-1]
-        state = {
-            memory_name(index): (batch, length, dim)
-            for index, length in enumerate(self.memory_lengths)
-        }
-        state[FILLED] = (batch,)
-        return tuple(inputs_shape), state
+        shapes = self._state_shapes(dim, cache_shape is not None)
+        return tuple(inputs_shape), {key: (batch,) + rows
+                                     for key, rows in shapes.items()}
 
     def get_config(self):
         placement = self.placement
