@@ -13,25 +13,31 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 
+def run(loaded, step, initial, ids, pieces):
+    """Logits of `ids` fed in `pieces`, and the last state."""
+    state = loaded.signatures[initial](batch_size=tf.constant(ids.shape[0]))
+    logits = []
+    for start, stop in zip(pieces[:-1], pieces[1:]):
+        result = loaded.signatures[step](
+            token_ids=tf.constant(ids[:, start:stop]), **state)
+        logits.append(result.pop("logits").numpy())
+        state = result
+    return np.concatenate(logits, axis=1), state
+
+
 def main(export_dir, cases_path, output_path):
     loaded = tf.saved_model.load(export_dir)
-    step = loaded.signatures["step"]
     cases = np.load(cases_path)
     outputs = {}
     for name in sorted({k.split("/")[0] for k in cases}):
         ids = cases[f"{name}/ids"]
         pieces = cases[f"{name}/pieces"]
-        memory = loaded.signatures["initial_memory"](
-            batch_size=tf.constant(ids.shape[0]))
-        logits = []
-        for start, stop in zip(pieces[:-1], pieces[1:]):
-            result = step(token_ids=tf.constant(ids[:, start:stop]),
-                          **memory)
-            logits.append(result.pop("logits").numpy())
-            memory = result
-        outputs[f"{name}/logits"] = np.concatenate(logits, axis=1)
+        logits, memory = run(loaded, "step", "initial_memory", ids, pieces)
+        outputs[f"{name}/logits"] = logits
         for key, value in memory.items():
             outputs[f"{name}/{key}"] = value.numpy()
+        outputs[f"{name}/cached_logits"], _ = run(
+            loaded, "step_cached", "initial_cache", ids, pieces)
     try:
         import keras_lrm  # noqa: F401
     except ImportError:

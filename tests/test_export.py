@@ -53,6 +53,8 @@ def test_reloaded_without_keras_lrm_gives_the_same_stream(exported,
         expected[f"{name}/logits"] = logits
         for key, value in memory.items():
             expected[f"{name}/{key}"] = np.asarray(value)
+        # The cached signature gives the same logits on the same schedule.
+        expected[f"{name}/cached_logits"] = logits
     np.savez(tmp_path / "cases.npz", **cases)
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tests", "export_consumer.py"),
@@ -72,7 +74,8 @@ def test_signatures_and_metadata(exported):
     model, path = exported
     loaded = tf.saved_model.load(path)
     assert set(loaded.signatures) == {"serving_default", "step",
-                                      "initial_memory", "step_text",
+                                      "initial_memory", "step_cached",
+                                      "initial_cache", "step_text",
                                       "detokenize"}
     metadata = read_metadata(loaded)
     assert metadata["memory_lengths"] == model.memory_lengths == [4, 4, 12]
@@ -81,6 +84,9 @@ def test_signatures_and_metadata(exported):
     assert metadata["tokenizer"]["name"] == "bytes"
     assert metadata["state"] == ["memory_0", "memory_1", "memory_2",
                                  "filled"]
+    assert metadata["cache_state"] == ["keys_0", "values_0", "keys_1",
+                                       "values_1", "keys_2", "values_2",
+                                       "filled"]
     on_disk = json.load(open(os.path.join(path, "assets",
                                           "keras_lrm.json")))
     assert on_disk == metadata
@@ -93,6 +99,14 @@ def test_signatures_and_metadata(exported):
     # Each memory output has the static shape of the input it feeds.
     for name in ("memory_0", "memory_1", "memory_2", "filled"):
         assert step.structured_outputs[name].shape.as_list() == \
+            inputs[name].shape.as_list(), name
+    cached = loaded.signatures["step_cached"]
+    inputs = cached.structured_input_signature[1]
+    assert inputs["keys_2"].shape.as_list() == [None, 2, 12, 8]
+    assert set(cached.structured_outputs) == set(metadata["cache_state"]) \
+        | {"logits"}
+    for name in metadata["cache_state"]:
+        assert cached.structured_outputs[name].shape.as_list() == \
             inputs[name].shape.as_list(), name
 
 
@@ -137,6 +151,14 @@ def test_bad_inputs_name_the_input(exported):
     assert "memory_0" in chain and "float32" in chain
     with pytest.raises(tf.errors.InvalidArgumentError, match="`batch_size`"):
         loaded.signatures["initial_memory"](batch_size=tf.constant(0))
+    cached = loaded.signatures["step_cached"]
+    cache = loaded.signatures["initial_cache"](batch_size=tf.constant(2))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`values_1`"):
+        cached(token_ids=ids, **dict(cache, values_1=tf.zeros((3, 2, 4, 8))))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`token_ids`"):
+        cached(token_ids=tf.constant([[1, 256], [0, 0]]), **cache)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`batch_size`"):
+        loaded.signatures["initial_cache"](batch_size=tf.constant(-1))
 
 
 def test_longer_memories_at_export(tmp_path):

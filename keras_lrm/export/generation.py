@@ -2,7 +2,9 @@
 
 Every new token is a `time = 1` call with the memory of the calls before,
 so the cost of a token does not grow with how much has been generated:
-the memory is a fixed-size state, as in an RNN.
+the memory is a fixed-size state, as in an RNN. The state is the key/value
+cache (`call_with_cache`), so a step projects only its own token, not every
+memory row again.
 """
 
 import numpy as np
@@ -13,7 +15,7 @@ from keras_lrm.export.saved_model import read_metadata
 
 
 class _KerasRunner:
-    """Steps a `MemoryTransformerLM` (XLA-compiled per input shape)."""
+    """Steps a `MemoryTransformerLM` on its cache (XLA, per input shape)."""
 
     def __init__(self, model, memory_lengths=None):
         if memory_lengths is not None:
@@ -21,12 +23,11 @@ class _KerasRunner:
         self.model = model
         self.vocab_size = model.vocab_size
         self.segment_length = model.segment_length
-        self._step = tf.function(
-            lambda ids, memory: model.call_with_memory(ids, memory),
-            jit_compile=True, reduce_retracing=False)
+        self._step = tf.function(model.call_with_cache, jit_compile=True,
+                                 reduce_retracing=False)
 
     def initial_memory(self, batch_size):
-        return self.model.initial_memory(batch_size)
+        return self.model.initial_cache(batch_size)
 
     def step(self, token_ids, memory):
         logits, memory = self._step(tf.constant(token_ids, tf.int32), memory)
@@ -34,7 +35,11 @@ class _KerasRunner:
 
 
 class _SavedModelRunner:
-    """Steps an exported model through its signatures (TensorFlow only)."""
+    """Steps an exported model through its signatures (TensorFlow only).
+
+    On its key/value cache (`step_cached`) where the export has one, else
+    (exports written before the cache existed) on its memory state.
+    """
 
     def __init__(self, loaded):
         if "step" not in getattr(loaded, "signatures", {}):
@@ -46,8 +51,10 @@ class _SavedModelRunner:
         self.metadata = read_metadata(loaded)
         self.vocab_size = self.metadata["vocab_size"]
         self.segment_length = self.metadata["segment_length"]
-        self._step = loaded.signatures["step"]
-        self._initial = loaded.signatures["initial_memory"]
+        cached = "step_cached" in loaded.signatures
+        self._step = loaded.signatures["step_cached" if cached else "step"]
+        self._initial = loaded.signatures[
+            "initial_cache" if cached else "initial_memory"]
 
     def initial_memory(self, batch_size):
         return self._initial(batch_size=tf.constant(batch_size, tf.int32))

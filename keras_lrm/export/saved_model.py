@@ -13,12 +13,14 @@ import uuid
 import tensorflow as tf
 
 from keras_lrm.layers.memory_stack import FILLED
+from keras_lrm.layers.memory_stack import cache_names
 from keras_lrm.layers.memory_stack import memory_name
 from keras_lrm.placement import Placement
 from keras_lrm.version import __version__
 
 METADATA_FILE = "keras_lrm.json"
-SIGNATURES = ("serving_default", "step", "initial_memory")
+SIGNATURES = ("serving_default", "step", "initial_memory", "step_cached",
+              "initial_cache")
 
 
 class MemoryModule(tf.Module):
@@ -32,6 +34,7 @@ class MemoryModule(tf.Module):
         self.model_variables = [getattr(v, "value", v)
                                 for v in model.variables]
         self._call_with_memory = model.call_with_memory
+        self._call_with_cache = model.call_with_cache
         self.vocab_size = model.vocab_size
         self.memory_dtype = tf.as_dtype(model.compute_dtype)
         self.memory_specs = {
@@ -42,13 +45,27 @@ class MemoryModule(tf.Module):
         }
         self.memory_specs[FILLED] = tf.TensorSpec([None], tf.int32,
                                                   name=FILLED)
+        self.cache_specs = {}
+        for index, block in enumerate(model.stack.blocks):
+            attention = block.attention
+            shape = [None, attention.num_heads, attention.memory_length,
+                     attention.key_dim]
+            for name in cache_names(index):
+                self.cache_specs[name] = tf.TensorSpec(
+                    shape, self.memory_dtype, name=name)
+        self.cache_specs[FILLED] = self.memory_specs[FILLED]
         token_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+        batch_spec = tf.TensorSpec([], tf.int32, name="batch_size")
         self.step = tf.function(
             self._step, input_signature=[{"token_ids": token_spec,
                                           **self.memory_specs}])
-        self.initial_memory = tf.function(
-            self._initial_memory,
-            input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
+        self.initial_memory = tf.function(self._initial_memory,
+                                          input_signature=[batch_spec])
+        self.step_cached = tf.function(
+            self._step_cached, input_signature=[{"token_ids": token_spec,
+                                                 **self.cache_specs}])
+        self.initial_cache = tf.function(self._initial_cache,
+                                         input_signature=[batch_spec])
         self.byte_level = model.vocab_size == 256 and \
             metadata.get("tokenizer", {}).get("name", "bytes") == "bytes"
         if self.byte_level:
@@ -61,7 +78,7 @@ class MemoryModule(tf.Module):
                 input_signature=[tf.TensorSpec([None, None], tf.int32,
                                                name="token_ids")])
 
-    def _check(self, inputs):
+    def _check(self, inputs, specs):
         """Asserts naming the input: ids in range, batches that agree."""
         token_ids = inputs["token_ids"]
         batch = tf.shape(token_ids)[0]
@@ -76,7 +93,7 @@ class MemoryModule(tf.Module):
                 message=f"`token_ids` must be < vocab_size="
                         f"{self.vocab_size}"),
         ]
-        for name, spec in self.memory_specs.items():
+        for name, spec in specs.items():
             shape = tf.shape(inputs[name])
             checks.append(tf.debugging.assert_equal(
                 shape[0], batch,
@@ -89,31 +106,43 @@ class MemoryModule(tf.Module):
                             f"{', '.join(map(str, spec.shape[1:]))}]"))
         return checks
 
-    def _step(self, inputs):
+    def _run(self, inputs, specs, call):
         # Every input waits for the checks, so a bad one fails with its
         # name before any computation can fail without it.
-        with tf.control_dependencies(self._check(inputs)):
+        with tf.control_dependencies(self._check(inputs, specs)):
             inputs = {name: tf.identity(value)
                       for name, value in inputs.items()}
-        token_ids = inputs["token_ids"]
-        memory = {name: inputs[name] for name in self.memory_specs}
-        logits, new_memory = self._call_with_memory(
-            token_ids, memory, training=False)
-        # Static memory lengths on the outputs too, so a serving client
+        state = {name: inputs[name] for name in specs}
+        logits, new_state = call(inputs["token_ids"], state)
+        # Static state shapes on the outputs too, so a serving client
         # sees that each output fits the input of the same name.
-        new_memory = {
-            name: tf.ensure_shape(value, self.memory_specs[name].shape)
-            for name, value in new_memory.items()}
-        return {"logits": logits, **new_memory}
+        new_state = {name: tf.ensure_shape(value, specs[name].shape)
+                     for name, value in new_state.items()}
+        return {"logits": logits, **new_state}
+
+    def _step(self, inputs):
+        return self._run(
+            inputs, self.memory_specs,
+            lambda ids, memory: self._call_with_memory(ids, memory,
+                                                       training=False))
+
+    def _step_cached(self, inputs):
+        return self._run(inputs, self.cache_specs, self._call_with_cache)
 
     def _initial_memory(self, batch_size):
+        return self._zeros(batch_size, self.memory_specs)
+
+    def _initial_cache(self, batch_size):
+        return self._zeros(batch_size, self.cache_specs)
+
+    def _zeros(self, batch_size, specs):
         with tf.control_dependencies([tf.debugging.assert_positive(
                 batch_size, message="`batch_size` must be >= 1")]):
             batch_size = tf.identity(batch_size)
         return {
             name: tf.zeros(tf.stack([batch_size] + spec.shape[1:].as_list()),
                            spec.dtype)
-            for name, spec in self.memory_specs.items()
+            for name, spec in specs.items()
         }
 
     def _step_text(self, inputs):
@@ -164,6 +193,8 @@ def _metadata(model, placement, tokenizer, signatures):
         "tokenizer": tokenizer_config,
         "state": [memory_name(i) for i in range(model.num_layers)]
         + [FILLED],
+        "cache_state": [name for i in range(model.num_layers)
+                        for name in cache_names(i)] + [FILLED],
         "signatures": signatures,
         "model_config": model.get_config(),
     }
@@ -181,6 +212,12 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
       `memory_<l>` and `filled`, under the same names, ready to feed back.
       Batch and time are dynamic.
     - `initial_memory`: `batch_size` int32 scalar -> an empty state.
+    - `step_cached` and `initial_cache`: the same with a key/value cache
+      for state (`keys_<l>`, `values_<l>` `[batch, heads, M_l, key_dim]`
+      and `filled`; see `MemoryTransformerLM.call_with_cache`): the same
+      logits, but memory rows are not projected again at every call, so
+      one-token generation steps cost far less with long memories. The
+      cache holds about twice the bytes of the memory state.
     - byte-level models also get `step_text` (`text` string `[batch]` of
       equal byte lengths, plus the state) and `detokenize`, from core
       TensorFlow string ops only.
@@ -236,9 +273,9 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
                 tf.saved_model.Asset(os.path.join(tokenizer_dir, name))
                 for name in sorted(os.listdir(tokenizer_dir))]
         step = module.step.get_concrete_function()
-        functions = {"serving_default": step, "step": step,
-                     "initial_memory":
-                         module.initial_memory.get_concrete_function()}
+        functions = {"serving_default": step, "step": step}
+        for name in SIGNATURES[2:]:
+            functions[name] = getattr(module, name).get_concrete_function()
         if module.byte_level:
             functions["step_text"] = module.step_text.get_concrete_function()
             functions["detokenize"] = \
