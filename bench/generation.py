@@ -1,22 +1,23 @@
-"""Generation cost: memory state vs re-encoding the whole context per token.
+"""Generation cost: key/value cache, memory state, and re-encoding.
 
 For each context length C, one model of the quickstart's width (6 layers,
-d_model 256, 4 heads, d_ff 1024, byte vocabulary) generates tokens three
-ways, batch 1, fp32, XLA:
+d_model 256, 4 heads, d_ff 1024, byte vocabulary) generates tokens, batch
+1, fp32, XLA, in two memory configurations:
 
 - `rr`: Rae & Razavi memory: the top layer keeps C tokens, the others 128;
-  one `time = 1` step per token.
-- `all`: Transformer-XL memory of C tokens in every layer; one step per
-  token.
-- `reencode`: no memory; every token re-reads the last C tokens (what a
-  transformer without a cache does).
+- `all`: Transformer-XL memory of C tokens in every layer;
 
-It also times the memory steps early and late in a long generation (cost
-per token must not grow) and reports the bytes of the memory state of each
-configuration. Writes bench/results/generation-<stamp>.json and
-docs/generation.md.
+each stepped one token at a time two ways, interleaved round by round:
+on its key/value cache (`call_with_cache`, what `generate` uses) and on its
+memory state (`call_with_memory`, which projects every memory row again).
+And `reencode`: no memory; every token re-reads the last C tokens (what a
+transformer without a cache does).
 
-    python bench/generation.py                 # about 10 minutes on 2 cores
+It also times the cached steps late in a long generation (cost per token
+must not grow) and reports the bytes of state of each configuration.
+Writes bench/results/generation-<stamp>.json and docs/generation.md.
+
+    python bench/generation.py                 # about 15 minutes on 2 cores
     python bench/generation.py --contexts 512 --tokens 20   # quick
     python bench/generation.py --from_json bench/results/generation-X.json
                                         # re-render docs/generation.md only
@@ -45,33 +46,46 @@ def build(lengths):
     return MemoryTransformerLM(256, 6, 256, 4, 1024, 128, lengths)
 
 
-def state_bytes(model):
-    memory = model.initial_memory(1)
-    return int(sum(np.asarray(v).nbytes for v in memory.values()))
+def state_bytes(state):
+    return int(sum(np.asarray(v).nbytes for v in state.values()))
 
 
-def time_memory_steps(model, tokens, late_after):
-    """Seconds per token of `time = 1` steps: early, and after many."""
-    step = tf.function(lambda ids, memory: model.call_with_memory(ids,
-                                                                  memory),
-                       jit_compile=True)
-    memory = model.initial_memory(1)
-    token = tf.constant([[65]], tf.int32)
-    logits, memory = step(token, memory)  # compile
-    logits.numpy()
+class Stepper:
+    """One-token steps of `model` on its cache or its memory state."""
 
-    def run(count):
-        nonlocal memory
+    def __init__(self, model, cached):
+        call = model.call_with_cache if cached else model.call_with_memory
+        self.step = tf.function(call, jit_compile=True)
+        self.state = model.initial_cache(1) if cached \
+            else model.initial_memory(1)
+        self.state_bytes = state_bytes(self.state)
+        self.run(1)  # compile
+
+    def run(self, count):
+        """Seconds per token of `count` steps."""
+        token = tf.constant([[65]], tf.int32)
         start = time.perf_counter()
         for _ in range(count):
-            logits, memory = step(token, memory)
+            logits, self.state = self.step(token, self.state)
         logits.numpy()
         return (time.perf_counter() - start) / count
 
-    early = run(tokens)
-    run(late_after)
-    late = run(tokens)
-    return early, late
+
+def time_configuration(model, tokens, rounds, late_after):
+    """Median seconds per token, cache and memory alternating by round."""
+    cached, plain = Stepper(model, True), Stepper(model, False)
+    times = {"cache": [], "memory": []}
+    for _ in range(rounds):
+        times["cache"].append(cached.run(tokens))
+        times["memory"].append(plain.run(tokens))
+    cached.run(late_after)
+    return {
+        "cache_seconds_per_token": float(np.median(times["cache"])),
+        "memory_seconds_per_token": float(np.median(times["memory"])),
+        "cache_seconds_per_token_late": cached.run(tokens),
+        "cache_state_bytes": cached.state_bytes,
+        "memory_state_bytes": plain.state_bytes,
+    }
 
 
 def time_reencoding(context, tokens):
@@ -86,22 +100,17 @@ def time_reencoding(context, tokens):
     return (time.perf_counter() - start) / tokens
 
 
-def measure(context, tokens, reencode_tokens, late_after):
-    rr = build(Placement("last", 1, context, 128))
-    full = build(Placement("all", None, context, context))
-    rr_early, rr_late = time_memory_steps(rr, tokens, late_after)
-    all_early, all_late = time_memory_steps(full, tokens, late_after)
-    reencode = time_reencoding(context, reencode_tokens)
-    return {
-        "context": context,
-        "rr_seconds_per_token": rr_early,
-        "rr_seconds_per_token_late": rr_late,
-        "all_seconds_per_token": all_early,
-        "all_seconds_per_token_late": all_late,
-        "reencode_seconds_per_token": reencode,
-        "rr_state_bytes": state_bytes(rr),
-        "all_state_bytes": state_bytes(full),
-    }
+def measure(context, tokens, rounds, reencode_tokens, late_after):
+    row = {"context": context}
+    for name, placement in (("rr", Placement("last", 1, context, 128)),
+                            ("all", Placement("all", None, context,
+                                              context))):
+        times = time_configuration(build(placement), tokens, rounds,
+                                   late_after)
+        row.update({f"{name}_{key}": value for key, value in times.items()})
+    row["reencode_seconds_per_token"] = time_reencoding(context,
+                                                        reencode_tokens)
+    return row
 
 
 def git_commit():
@@ -125,51 +134,71 @@ def cpu_model():
 
 
 def report(results, command):
-    rows = []
+    times, states = [], []
     for r in results["rows"]:
-        ms = {k: 1000 * r[k] for k in r if k.endswith("per_token")
-              or k.endswith("_late")}
-        rows.append(
-            f"| {r['context']} | {ms['rr_seconds_per_token']:.2f} | "
-            f"{ms['rr_seconds_per_token_late']:.2f} | "
-            f"{ms['all_seconds_per_token']:.2f} | "
-            f"{ms['all_seconds_per_token_late']:.2f} | "
-            f"{ms['reencode_seconds_per_token']:.1f} | "
-            f"{r['reencode_seconds_per_token'] / r['rr_seconds_per_token']:.0f}x"
-            f" | {r['rr_state_bytes'] / 1024:.0f} KiB | "
-            f"{r['all_state_bytes'] / 1024:.0f} KiB | "
-            f"{r['all_state_bytes'] / r['rr_state_bytes']:.1f}x |")
-    changes = [r[f"{k}_seconds_per_token_late"]
-               / r[f"{k}_seconds_per_token"] - 1
+        cells = [str(r["context"])]
+        for name in ("rr", "all"):
+            cache = r[f"{name}_cache_seconds_per_token"]
+            memory = r[f"{name}_memory_seconds_per_token"]
+            late = r[f"{name}_cache_seconds_per_token_late"]
+            cells += [f"{1000 * cache:.2f}", f"{1000 * memory:.2f}",
+                      f"{memory / cache:.1f}x", f"{1000 * late:.2f}"]
+        reencode = r["reencode_seconds_per_token"]
+        cells += [f"{1000 * reencode:.1f}",
+                  f"{reencode / r['rr_cache_seconds_per_token']:.0f}x"]
+        times.append("| " + " | ".join(cells) + " |")
+        kib = {key: r[key] / 1024 for key in r if key.endswith("_bytes")}
+        states.append(
+            f"| {r['context']} | {kib['rr_cache_state_bytes']:.0f} KiB | "
+            f"{kib['rr_memory_state_bytes']:.0f} KiB | "
+            f"{kib['all_cache_state_bytes']:.0f} KiB | "
+            f"{kib['all_memory_state_bytes']:.0f} KiB | "
+            f"{r['all_cache_state_bytes'] / r['rr_cache_state_bytes']:.1f}x"
+            " |")
+    changes = [r[f"{k}_cache_seconds_per_token_late"]
+               / r[f"{k}_cache_seconds_per_token"] - 1
                for r in results["rows"] for k in ("rr", "all")]
     spread = f"{min(changes):+.0%} to {max(changes):+.0%}"
-    return f"""# Generation: memory state vs re-encoding
+    return f"""# Generation: key/value cache, memory state, re-encoding
 
 Measured by `{command}` at commit `{results['commit']}` on
 {results['machine']} ({results['date']}); TensorFlow {results['tf']},
 Keras {results['keras']}. Model: 6 layers, d_model 256, 4 heads, d_ff 1024,
-byte vocabulary, batch 1, fp32, XLA. Milliseconds per generated token:
+byte vocabulary, batch 1, fp32, XLA. Each token is one `time = 1` step.
 
-- **R&R memory**: the top layer keeps C tokens, the other five 128; each
-  token is one `time = 1` step. "late" is the same step after
-  {results['late_after']} more tokens. Every step has the same shapes
-  (the memory is fixed-size), so the cost cannot grow with the text; late
-  against early measured {spread} here, which is the timing drift of this
-  machine, not a trend (it goes both ways).
-- **all-C memory**: Transformer-XL with C tokens in every layer.
+- **R&R**: the top layer keeps C tokens, the other five 128.
+- **all-C**: Transformer-XL, C tokens in every layer.
+- **cache**: the step reads the memory rows' keys and values as projected
+  when they were written (`call_with_cache`; what `generate` and the
+  export's `step_cached` use). **memory**: the step projects every memory
+  row again (`call_with_memory`; what Transformer-XL and the peers in
+  docs/benchmarks.md do). Both give the same logits; the two were timed in
+  alternating rounds of {results['tokens']} tokens, median of
+  {results['rounds']}.
+- **late**: the cached step after {results['late_after']} more tokens. Every
+  step has the same shapes (the state is fixed-size), so the cost cannot
+  grow with the text; late against early measured {spread} here, which is
+  the timing drift of this machine, not a trend.
 - **re-encode**: no memory, every token re-reads the last C tokens.
 
-A memory step projects the keys and values of all its memory rows again (as
-Transformer-XL and the peers in docs/benchmarks.md do), so its cost grows
-with C, not with the length generated. Caching the projected keys and
-values at inference would cut that further; it is not implemented.
+Milliseconds per generated token:
 
-State: bytes of the memory state one stream carries between calls (all
-memory tensors plus the `filled` counter), as the SavedModel passes it.
+| context C | R&R cache | R&R memory | memory / cache | R&R cache late | all-C cache | all-C memory | memory / cache | all-C cache late | re-encode | re-encode / R&R cache |
+|---|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(times)}
 
-| context C | R&R ms/token | R&R late | all-C ms/token | all-C late | re-encode ms/token | re-encode / R&R | R&R state | all-C state | all-C / R&R state |
-|---|---|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
+A cached step still reads every cached row (the attention) and writes the
+next cache, so its cost grows with C; what it no longer does is multiply
+the C memory rows by the key, value and position projections.
+
+State one stream carries between calls (every state tensor plus the
+`filled` counter), as the SavedModel passes it. The cache holds a key and a
+value per memory row where the memory state holds one hidden state, so it
+is about twice the bytes:
+
+| context C | R&R cache | R&R memory | all-C cache | all-C memory | all-C / R&R (cache) |
+|---|---|---|---|---|---|
+{chr(10).join(states)}
 
 Raw numbers: `{results['json']}`.
 """
@@ -180,6 +209,7 @@ def main():
     parser.add_argument("--contexts", type=int, nargs="+",
                         default=[512, 2048, 8192])
     parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reencode_tokens", type=int, default=5)
     parser.add_argument("--late_after", type=int, default=1000)
     parser.add_argument("--report", default=os.path.join(
@@ -198,8 +228,8 @@ def main():
     rows = []
     for context in args.contexts:
         print(f"context {context}...", flush=True)
-        rows.append(measure(context, args.tokens, args.reencode_tokens,
-                            args.late_after))
+        rows.append(measure(context, args.tokens, args.rounds,
+                            args.reencode_tokens, args.late_after))
         print(json.dumps(rows[-1]), flush=True)
     out_dir = os.path.join(ROOT, "bench", "results")
     os.makedirs(out_dir, exist_ok=True)
@@ -208,7 +238,8 @@ def main():
                f"{cpu_model()}, {os.cpu_count()} cores",
                "date": datetime.date.today().isoformat(),
                "tf": tf.__version__, "keras": keras.__version__,
-               "late_after": args.late_after,
+               "late_after": args.late_after, "tokens": args.tokens,
+               "rounds": args.rounds,
                "json": os.path.relpath(json_path, ROOT)}
     results["command"] = "python bench/generation.py " + " ".join(
         f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
