@@ -11,7 +11,8 @@ Groups (each one interleaved run of its workers, see interleave.py):
   table1  12 layers, 12 / 6 / 2 / 1 / 0 interleaved long memories of 512,
           short 128 (Rae & Razavi Table 1): time/token, peak RSS, FLOPs
   stream  forward only (eval) and one-token steps (generate), memory
-          carried, for all-512, all-128 and the two Rae & Razavi configs
+          carried, for all-512, all-128 and the two Rae & Razavi configs,
+          each on the memory state and on the key/value cache
 Work: 6 layers, d_model 256, 4 heads x 64, d_ff 1024, segment 128, batch 8,
 vocab 256, tied softmax, dropout 0, Adam, fp32, memory carried step to step.
 
@@ -50,7 +51,9 @@ RR = {"rr64": [64] * 5 + [512], "rr128": [128] * 5 + [512]}
 QUICK = {"keras_lrm_all512_xla", "keras_lrm_all128_xla", "tfmg_txl_xla",
          "keras_lrm_rr64_xla", "keras_lrm_rr128_xla", "keras_lrm12_long12_xla",
          "keras_lrm12_long2_xla", "keras_lrm_eval_all512_xla",
-         "keras_lrm_eval_rr64_xla", "keras_lrm_generate_rr64_xla", "mm_tf_xla_2048"}
+         "keras_lrm_eval_rr64_xla", "keras_lrm_generate_rr64_xla",
+         "keras_lrm_eval_all512_cache_xla", "keras_lrm_generate_rr64_cache_xla",
+         "mm_tf_xla_2048"}
 
 
 def peer(name, script, *args, role="peer", py=TFPY):
@@ -107,8 +110,10 @@ def group_specs(group):
         configs = {"all512": ["--mem", 512], "all128": ["--mem", 128]}
         configs.update({k: ["--lengths", ",".join(map(str, v))]
                         for k, v in RR.items()})
-        s = [lrm(f"keras_lrm_{mode}_{k}_xla", "--mode", mode, *v)
-             for mode in ("eval", "generate") for k, v in configs.items()]
+        s = [lrm(f"keras_lrm_{mode}_{k}{suffix}_xla", "--mode", mode,
+                 "--state", state, *v)
+             for mode in ("eval", "generate") for k, v in configs.items()
+             for state, suffix in (("memory", ""), ("cache", "_cache"))]
     return s + mm_specs()
 
 

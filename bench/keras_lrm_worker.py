@@ -9,6 +9,8 @@ the new one out, so the memory is carried from step to step:
   eval      call_with_memory + loss, forward only
   generate  --gen_tokens calls of one token each (time = 1), the argmax fed
             back as the next token; tokens per step = batch x gen_tokens
+eval and generate take `--state cache` to carry the key/value cache
+(call_with_cache) instead of the memory state.
 Synthetic data as the peers (harness.synthetic_stream, 16 segments cycled).
 
 usage: python3 bench/keras_lrm_worker.py --mem 512 --standalone
@@ -48,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--mode", choices=("train", "eval", "generate"),
                    default="train")
     p.add_argument("--gen_tokens", type=int, default=16)
+    p.add_argument("--state", choices=("memory", "cache"), default="memory",
+                   help="eval/generate: carry the memory or the k/v cache")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="label in the report")
@@ -106,18 +110,24 @@ def build_step(args, model, tf, keras):
     elif args.mode == "eval":
         @tf.function(jit_compile=jit)
         def run(x, y, memory):
-            logits, new_memory = model.call_with_memory(
-                x, memory, training=False)
+            logits, new_memory = forward(x, memory)
             return loss_of(logits, y), new_memory
     else:
         @tf.function(jit_compile=jit)
         def run(token, memory):
-            logits, new_memory = model.call_with_memory(
-                token, memory, training=False)
+            logits, new_memory = forward(token, memory)
             return tf.argmax(logits[:, -1], -1, output_type=tf.int32)[:, None], \
                 new_memory
 
-    state = {"i": 0, "memory": model.initial_memory(B), "token": segs[0][0][:, :1]}
+    cached = args.state == "cache"
+    initial = model.initial_cache(B) if cached else model.initial_memory(B)
+
+    def forward(ids, memory):
+        if cached:
+            return model.call_with_cache(ids, memory)
+        return model.call_with_memory(ids, memory, training=False)
+
+    state = {"i": 0, "memory": initial, "token": segs[0][0][:, :1]}
 
     def step():
         if args.mode == "generate":
@@ -148,6 +158,8 @@ def main():
         segment_length=args.segment, placement=placement, dropout=0.0,
         tie_embeddings=True)
     lengths = model.memory_lengths
+    if args.mode == "train" and args.state == "cache":
+        raise SystemExit("--state cache is for --mode eval or generate")
     step = build_step(args, model, tf, keras)
     B, D = args.batch, args.d_model
     tokens = B * (args.gen_tokens if args.mode == "generate" else args.segment)
@@ -160,9 +172,10 @@ def main():
         batch=B, tgt_len=args.segment, n_layer=args.num_layers, d_model=D,
         n_head=args.num_heads, d_head=D // args.num_heads, d_inner=args.d_ff,
         vocab=args.vocab, mem_lens=lengths, mem_len=max(lengths),
-        gen_tokens=args.gen_tokens, tokens_per_step=tokens,
-        # fp32 memory rows + the int32 `filled` counter per stream
-        memory_state_bytes=sum(B * m * D * 4 for m in lengths) + B * 4)
+        gen_tokens=args.gen_tokens, tokens_per_step=tokens, state=args.state,
+        # fp32 rows (a key and a value per row in the cache) + `filled`
+        memory_state_bytes=sum(B * m * D * 4 for m in lengths)
+        * (2 if args.state == "cache" else 1) + B * 4)
     if args.standalone:
         harness.standalone(step, info, args.warm, args.n)
     else:
