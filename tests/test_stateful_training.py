@@ -11,27 +11,34 @@ from keras_lrm import Placement
 from keras_lrm.data import ByteTokenizer
 from keras_lrm.data import TextFilesCorpus
 from keras_lrm.data import prepare
+from keras_lrm.data import read_tokens
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
+from keras_lrm.data.streams import eval_layout
 from keras_lrm.data.streams import stream_dataset
 from keras_lrm.data.streams import train_layout
 from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.training import Experiment
 from keras_lrm.training import ResetMemory
 from keras_lrm.training import StatefulLM
+from keras_lrm.training import evaluate_stream
 from keras_lrm.training import run_experiment
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
+def manifest(tmp_path_factory):
     root = tmp_path_factory.mktemp("stateful")
     rng = np.random.default_rng(1)
     lines = [bytes(rng.integers(97, 123, 40).astype(np.uint8))
              for _ in range(800)]
     (root / "text.txt").write_bytes(b"\n".join(lines) + b"\n")
-    manifest = prepare(TextFilesCorpus(str(root / "text.txt")),
-                       ByteTokenizer(), output_dir=str(root / "records"),
-                       chunk_size=128, progress=False)
+    return prepare(TextFilesCorpus(str(root / "text.txt")), ByteTokenizer(),
+                   output_dir=str(root / "records"), chunk_size=128,
+                   progress=False)
+
+
+@pytest.fixture(scope="module")
+def source(manifest):
     return StreamSource.from_manifest(manifest, "train")
 
 
@@ -94,6 +101,35 @@ def test_evaluation_does_not_disturb_the_training_memory(source):
         == [16, 16]
     model.reset_memory()
     assert not np.asarray(model.replica_memory("train")[0]["filled"]).any()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_evaluation_on_the_cache_gives_the_losses_of_the_memory(
+        manifest, source, batch_size):
+    # The evaluation memory is a key/value cache: its mean loss must be
+    # that of stepping each row through the memory state.
+    keras.utils.set_random_seed(2)
+    lm = tiny_lm()
+    count = 200
+    result = evaluate_stream(lm, source, batch_size=batch_size,
+                             max_tokens=count, verbose=0)
+    tokens = read_tokens(manifest, "train")[:count]
+    layout = eval_layout(count, batch_size, 8)
+    losses = []
+    for row, targets in enumerate(layout.row_targets):
+        start = row * layout.row_length
+        ids = tokens[start:start + targets + 1][None]
+        memory = lm.initial_memory(1)
+        for first in range(0, targets, 8):
+            piece = ids[:, first:min(first + 8, targets)]
+            logits, memory = lm.call_with_memory(piece, memory)
+            labels = ids[:, first + 1:first + 1 + piece.shape[1]]
+            losses.append(np.asarray(
+                keras.losses.sparse_categorical_crossentropy(
+                    labels, logits, from_logits=True)).ravel())
+    losses = np.concatenate(losses)
+    assert result["tokens"] == losses.size == count - 1
+    np.testing.assert_allclose(result["nll"], losses.mean(), rtol=1e-5)
 
 
 def test_reset_memory_callback_empties_memory_at_each_epoch(source):

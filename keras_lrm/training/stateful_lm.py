@@ -23,7 +23,11 @@ class StatefulLM(keras.Model):
     `aggregation="only_first_replica"`), so under a `tf.distribute` strategy
     every replica keeps the memory of its own rows. Training and evaluation
     keep separate memories: an evaluation never disturbs the training
-    streams. Empty a memory where its streams start (a new pass) with
+    streams. The training memory is the memory state (the weights change
+    every step); the evaluation memory is the key/value cache
+    (`MemoryTransformerLM.call_with_cache`: the same losses, without
+    projecting the memory rows again), which is exact while the weights
+    stay fixed, so empty it before each evaluation (`ResetMemory` does). Empty a memory where its streams start (a new pass) with
     `reset_memory()` or the `ResetMemory` callback.
 
     A batch is one int tensor of `T + 1` consecutive tokens per row: inputs
@@ -86,9 +90,11 @@ class StatefulLM(keras.Model):
         self.build()
 
     def build(self, input_shape=None):
-        template = self.lm.initial_memory(self.replica_batch_size)
+        templates = {
+            "train": self.lm.initial_memory(self.replica_batch_size),
+            "eval": self.lm.initial_cache(self.replica_batch_size)}
         memories = {}
-        for mode in MODES:
+        for mode, template in templates.items():
             memories[mode] = {
                 key: keras.Variable(
                     ops.zeros(value.shape, value.dtype),
@@ -110,7 +116,10 @@ class StatefulLM(keras.Model):
                 variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def replica_memory(self, mode="train"):
-        """The memory of every local replica: a list of state dicts."""
+        """The memory of every local replica: a list of state dicts.
+
+        Memory states for "train", key/value caches for "eval".
+        """
         strategy = self.distribute_strategy
         per_key = {
             key: strategy.experimental_local_results(variable.value)
@@ -138,8 +147,11 @@ class StatefulLM(keras.Model):
         variables = self.memories["train" if training else "eval"]
         memory = {key: ops.convert_to_tensor(v)
                   for key, v in variables.items()}
-        logits, new_memory = self.lm.call_with_memory(
-            token_ids, memory, training=training)
+        if training:
+            logits, new_memory = self.lm.call_with_memory(
+                token_ids, memory, training=True)
+        else:
+            logits, new_memory = self.lm.call_with_cache(token_ids, memory)
         for key, variable in variables.items():
             variable.assign(new_memory[key])
         weights = ops.cast(ops.greater_equal(targets, 0), "float32")
