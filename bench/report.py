@@ -353,7 +353,11 @@ def main(paths):
                "eval: forward + loss over a 128-token segment; generate: one call per token "
                "(time = 1) for 8 streams, 16 calls per timed step, argmax fed back. Memory "
                "state = sum over layers of batch x M_l x d_model x 4 bytes + the int32 "
-               "`filled` counter (batch x 4).", ""] + stream_table(groups["stream"][0])
+               "`filled` counter (batch x 4). `_cache` rows carry the key/value cache "
+               "(`call_with_cache`: each memory row's key and value as projected when it "
+               "was written, so twice the bytes) instead of the memory state, whose rows "
+               "every call projects again; both give the same logits.", ""]
+        md += stream_table(groups["stream"][0])
     if profiles:
         md += ["", "## Where the time of a memory-512 step goes (profile)", ""]
         md += profile_section(profiles[-1], groups)
