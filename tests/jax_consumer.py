@@ -40,6 +40,7 @@ def main(case_path, output_path):
     outputs["jit_logits"] = np.asarray(logits)
     outputs["fused_jit_logits"], outputs["fused_calls"] = fused_logits(
         model, case["ids"])
+    outputs["attention_gradient_error"] = attention_gradient_error()
     outputs["range_error"] = np.array("no error raised")
     try:
         model.call_with_memory(case["ids"] + config["vocab_size"],
@@ -48,6 +49,30 @@ def main(case_path, output_path):
         outputs["range_error"] = np.array(str(error))
     outputs["backend"] = np.array(keras.backend.backend())
     np.savez(output_path, **outputs)
+
+
+def attention_gradient_error():
+    """Largest gap between softmax_attention's custom gradient and
+    autodiff of softmax + product, under jax.jit."""
+    from keras_lrm.layers.softmax_attention import softmax_attention
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0.0, 3.0, (2, 3, 5, 7)).astype("float32")
+    scores += np.where(np.arange(7)[None] <= np.arange(5)[:, None] + 2,
+                       0.0, -1e9).astype("float32")
+    values = rng.normal(size=(2, 3, 7, 4)).astype("float32")
+    weight = rng.normal(size=(2, 3, 5, 4)).astype("float32")
+
+    def reference(s, v):
+        return keras.ops.einsum("nbts,nbsh->nbth",
+                                keras.ops.softmax(s, axis=-1), v)
+
+    def loss(attend):
+        return lambda s, v: (attend(s, v) * weight).sum()
+
+    got = jax.jit(jax.grad(loss(softmax_attention), (0, 1)))(scores, values)
+    expected = jax.grad(loss(reference), (0, 1))(scores, values)
+    return np.array(max(float(np.abs(g - e).max())
+                        for g, e in zip(got, expected)))
 
 
 def fused_logits(model, ids):

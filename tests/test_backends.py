@@ -50,3 +50,5 @@ def test_jax_backend_gives_the_tensorflow_logits_and_memory(tmp_path):
     np.testing.assert_allclose(got["fused_jit_logits"],
                                np.asarray(full_logits), atol=1e-5)
     assert "must lie in [0, vocab_size=40)" in str(got["range_error"])
+    # softmax_attention's hand-written gradient, as JAX differentiates it.
+    assert float(got["attention_gradient_error"]) < 1e-5

@@ -10,6 +10,7 @@ from keras_lrm.layers.fused_attention import fused_attention_available
 from keras_lrm.layers.fused_attention import requirements
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
+from keras_lrm.layers.softmax_attention import softmax_attention
 
 _MASK_VALUE = -1e9
 
@@ -260,19 +261,28 @@ class MemoryAttention(keras.layers.Layer):
             mask: bool `(batch or 1, T, K)` from `attention_mask`.
 
         Heads lead: the position product (shared by the batch) comes out of
-        XLA's batched dot in this order, and so does the content product, so
-        no score-sized tensor is transposed forward or backward. A seam for
-        variants that change the scores (e.g. a locality decay).
+        XLA's batched dot in this order; the content product takes its
+        operands head-major, so it does too and no score-sized tensor is
+        transposed forward or backward (queries and keys are, at a fifth
+        of the size). A seam for variants that change the scores (e.g. a
+        locality decay).
         """
-        content = ops.einsum("btnh,bsnh->nbts",
-                             query + self.content_bias, keys)
+        head_major = (2, 0, 1, 3)
+        content = ops.einsum(
+            "nbth,nbsh->nbts",
+            ops.transpose(query + self.content_bias, head_major),
+            ops.transpose(keys, head_major))
         return self._scaled_scores(content, position, mask)
 
     def _scaled_scores(self, content, position, mask):
         scores = (content + position) * (1.0 / self.key_dim ** 0.5)
         # Softmax in float32 whatever the compute dtype (mixed precision).
         scores = ops.cast(scores, "float32")
-        return ops.where(mask[None], scores, _MASK_VALUE)
+        # Additive, not a select: a masked entry's exponential is exactly 0,
+        # so `softmax_attention` needs no mask in its gradient, and the
+        # gradient of an add adds no score-sized select.
+        bias = ops.where(mask, 0.0, _MASK_VALUE)
+        return scores + ops.stop_gradient(bias)[None]
 
     def position_scores(self, query, table, memory_rows, batch_first):
         """Position term `(q_i + v) . W_r r(d)`, shifted to key order.
@@ -457,11 +467,24 @@ class MemoryAttention(keras.layers.Layer):
                                              mask)
         else:
             scores = self.attention_scores(query, keys, position, mask)
+            attended = self._attend(scores, values, training)
+        return self._output(attended)
+
+    def _attend(self, scores, values, training):
+        """Softmax of `(heads, batch, T, K)` scores times the values.
+
+        Without active dropout, `softmax_attention`, whose gradient writes
+        fewer score-sized tensors; with it, the probabilities themselves
+        (dropout acts on them).
+        """
+        if bool(training) and self.attention_dropout > 0:
             probs = ops.softmax(scores, axis=-1)
             probs = self.dropout_layer(
                 ops.cast(probs, self.compute_dtype), training=training)
-            attended = ops.einsum("nbts,bsnh->btnh", probs, values)
-        return self._output(attended)
+            return ops.einsum("nbts,bsnh->btnh", probs, values)
+        attended = softmax_attention(
+            scores, ops.transpose(values, (2, 0, 1, 3)))
+        return ops.transpose(attended, (1, 2, 0, 3))
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)
