@@ -87,7 +87,7 @@ class DecayedAttention(MemoryAttention):
 
     def attention_scores(self, query, keys, position, mask):
         scores = super().attention_scores(query, keys, position, mask)
-        count = ops.shape(keys)[1]
+        count = ops.shape(keys)[2]  # (heads, batch, K, key_dim)
         rows = ops.shape(query)[1]
         distance = ops.arange(rows)[:, None] + (count - rows) - \
             ops.arange(count)[None, :]

@@ -13,6 +13,9 @@ from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.layers.softmax_attention import softmax_attention
 
 _MASK_VALUE = -1e9
+# (batch, rows, heads, key_dim) <-> (heads, batch, rows, key_dim)
+_HEAD_MAJOR = (2, 0, 1, 3)
+_BATCH_MAJOR = (1, 2, 0, 3)
 
 
 def attention_mask(num_queries, memory_length, filled=None):
@@ -255,7 +258,7 @@ class MemoryAttention(keras.layers.Layer):
 
         Args:
             query: `(batch, T, heads, key_dim)` projected queries.
-            keys: `(batch, K, heads, key_dim)` keys of memory and segment.
+            keys: `(heads, batch, K, key_dim)` keys of memory and segment.
             position: `(heads, batch, T, K)` position term, shifted to key
                 order, unscaled.
             mask: bool `(batch or 1, T, K)` from `attention_mask`.
@@ -267,11 +270,9 @@ class MemoryAttention(keras.layers.Layer):
         of the size). A seam for variants that change the scores (e.g. a
         locality decay).
         """
-        head_major = (2, 0, 1, 3)
         content = ops.einsum(
             "nbth,nbsh->nbts",
-            ops.transpose(query + self.content_bias, head_major),
-            ops.transpose(keys, head_major))
+            ops.transpose(query + self.content_bias, _HEAD_MAJOR), keys)
         return self._scaled_scores(content, position, mask)
 
     def _scaled_scores(self, content, position, mask):
@@ -413,11 +414,11 @@ class MemoryAttention(keras.layers.Layer):
         query, keys, values, table = self._project(inputs, rows,
                                                    position_encoding)
         cache_keys, cache_values = (ops.cast(c, query.dtype) for c in cache)
-        head_major = (0, 2, 1, 3)
+        cache_order = (0, 2, 1, 3)
         all_keys = ops.concatenate(
-            [cache_keys, ops.transpose(keys, head_major)], axis=2)
+            [cache_keys, ops.transpose(keys, cache_order)], axis=2)
         all_values = ops.concatenate(
-            [cache_values, ops.transpose(values, head_major)], axis=2)
+            [cache_values, ops.transpose(values, cache_order)], axis=2)
         new_cache = (ops.stop_gradient(last_rows(all_keys, rows, axis=2)),
                      ops.stop_gradient(last_rows(all_values, rows, axis=2)))
         mask = attention_mask(ops.shape(inputs)[1], rows, filled)
@@ -431,7 +432,8 @@ class MemoryAttention(keras.layers.Layer):
             scores = self._scaled_scores(content, position, mask)
         else:
             scores = self.attention_scores(
-                query, ops.transpose(all_keys, head_major), position, mask)
+                query, ops.transpose(all_keys, (1, 0, 2, 3)), position,
+                mask)
         probs = self.dropout_layer(
             ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
             training=training)
@@ -446,17 +448,23 @@ class MemoryAttention(keras.layers.Layer):
         num_queries = ops.shape(inputs)[1]
         query, keys, values, table = self._project(inputs, memory_rows,
                                                    position_encoding)
+        fused = self._use_fused(num_queries, memory_rows, training)
+        # The fused kernel takes keys and values batch-major; the products
+        # here take them head-major, each part transposed as it is joined
+        # (one pass, where joining first and transposing after is two).
+        order = None if fused else _HEAD_MAJOR
+        keys, values = (self._layout(part, order) for part in (keys, values))
         if memory_rows:
             # Memory rows are projected on their own: projecting
             # concat(memory, inputs) makes the backward pass form the input
             # gradient of every memory row, only to drop it.
             memory = ops.stop_gradient(ops.cast(memory, inputs.dtype))
-            keys = ops.concatenate(
-                [self._heads(self.key_dense(memory)), keys], axis=1)
-            values = ops.concatenate(
-                [self._heads(self.value_dense(memory)), values], axis=1)
+            axis = 1 if fused else 2
+            keys = ops.concatenate([self._layout(
+                self._heads(self.key_dense(memory)), order), keys], axis)
+            values = ops.concatenate([self._layout(
+                self._heads(self.value_dense(memory)), order), values], axis)
         mask = attention_mask(num_queries, memory_rows, filled)
-        fused = self._use_fused(num_queries, memory_rows, training)
         # The fused kernel's bias is laid out (batch, heads, T, K): a
         # heads-first term transposed into it (and its gradient, fused
         # with the shift's pad) cost more on an H100 than the kernel saved.
@@ -470,8 +478,12 @@ class MemoryAttention(keras.layers.Layer):
             attended = self._attend(scores, values, training)
         return self._output(attended)
 
+    @staticmethod
+    def _layout(tensor, order):
+        return tensor if order is None else ops.transpose(tensor, order)
+
     def _attend(self, scores, values, training):
-        """Softmax of `(heads, batch, T, K)` scores times the values.
+        """Softmax of `(heads, batch, T, K)` scores times head-major values.
 
         Without active dropout, `softmax_attention`, whose gradient writes
         fewer score-sized tensors; with it, the probabilities themselves
@@ -481,10 +493,8 @@ class MemoryAttention(keras.layers.Layer):
             probs = ops.softmax(scores, axis=-1)
             probs = self.dropout_layer(
                 ops.cast(probs, self.compute_dtype), training=training)
-            return ops.einsum("nbts,bsnh->btnh", probs, values)
-        attended = softmax_attention(
-            scores, ops.transpose(values, (2, 0, 1, 3)))
-        return ops.transpose(attended, (1, 2, 0, 3))
+            return ops.einsum("nbts,nbsh->btnh", probs, values)
+        return ops.transpose(softmax_attention(scores, values), _BATCH_MAJOR)
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)
