@@ -322,6 +322,18 @@ def failed_lines(groups):
     return out
 
 
+def readings(paths):
+    """Hand-written notes on a run: `<result>.notes.md` beside its JSON."""
+    out = []
+    for path in paths:
+        notes = path[:-len(".json")] + ".notes.md"
+        if path.endswith(".json") and os.path.exists(notes):
+            with open(notes) as f:
+                out += ["", f"### Reading of {os.path.relpath(notes, os.path.dirname(HERE))}",
+                        "", f.read().strip()]
+    return out
+
+
 def main(paths):
     groups, runs = load(paths)
     md = ["# Benchmarks: keras_lrm against Transformer-XL peers", "",
@@ -333,6 +345,7 @@ def main(paths):
           "The same work on an H100 GPU (Keras 3 on JAX): docs/benchmarks_gpu.md.", "",
           "## Runs", ""] + run_lines(runs, groups)
     md += ["", "## Goals", ""] + goal_rows(groups)
+    md += readings(paths)
     profiles = sorted(glob.glob(os.path.join(HERE, "results", "profile-*.json")))
     if profiles:
         md += ["", "What limits a missed goal is measured in \"Where the time of a "
