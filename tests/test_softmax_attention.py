@@ -51,8 +51,8 @@ def test_keeps_the_dtype_of_the_values_under_mixed_precision():
     assert got[1].dtype == tf.float32
     for g, e, name in zip(got, expected, ("output", "scores", "values")):
         np.testing.assert_allclose(
-            np.asarray(tf.cast(g, "float32")), np.asarray(tf.cast(e, "float32")),
-            rtol=0.05, atol=0.05, err_msg=name)
+            tf.cast(g, "float32"), tf.cast(e, "float32"), rtol=0.05,
+            atol=0.05, err_msg=name)
 
 
 @pytest.mark.parametrize("jit", [False, True])

@@ -266,9 +266,9 @@ class MemoryAttention(keras.layers.Layer):
         Heads lead: the position product (shared by the batch) comes out of
         XLA's batched dot in this order; the content product takes its
         operands head-major, so it does too and no score-sized tensor is
-        transposed forward or backward (queries and keys are, at a fifth
-        of the size). A seam for variants that change the scores (e.g. a
-        locality decay).
+        transposed forward or backward (queries and keys are: they are
+        `key_dim / K` of its size). A seam for variants that change the
+        scores (e.g. a locality decay).
         """
         content = ops.einsum(
             "nbth,nbsh->nbts",
