@@ -59,8 +59,8 @@ class MemoryStack(keras.layers.Layer):
 
     For inference, a *cache* can stand in for the memory state: a dict with
     `"keys_<l>"` and `"values_<l>"` of shape `(batch, num_heads,
-    memory_lengths[l], key_dim)`, the memory rows as layer `l`'s attention projects
-    them, and the same `"filled"`. The stack then projects only the new
+    memory_lengths[l], key_dim)`, the memory rows as layer `l`'s attention
+    projects them, and the same `"filled"`. The stack then projects only the new
     rows, not every memory row again, and the results are those of the
     memory state (up to rounding). The cache depends on the weights: build
     it with the weights it is used with.
