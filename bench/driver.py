@@ -13,6 +13,11 @@ Groups (each one interleaved run of its workers, see interleave.py):
   stream  forward only (eval) and one-token steps (generate), memory
           carried, for all-512, all-128 and the two Rae & Razavi configs,
           each on the memory state and on the key/value cache
+  modes512, modes128 (not in the default run) execution modes of one
+          model, every layer memory 512 / 128: keras_lrm XLA, plain graph
+          and graph with TensorFlow's XLA auto-clustering of element-wise
+          ops only (AUTOCLUSTER: matmuls stay on oneDNN), keras-hub XLNet
+          graph with and without the same auto-clustering
 Work: 6 layers, d_model 256, 4 heads x 64, d_ff 1024, segment 128, batch 8,
 vocab 256, tied softmax, dropout 0, Adam, fp32, memory carried step to step.
 
@@ -45,7 +50,13 @@ import interleave as il  # noqa: E402
 TFPY = os.environ.get("PEERS_VENV", os.path.join(HERE, ".venv-peers/bin/python"))
 TORCHPY = os.environ.get("PEERS_TORCH", os.path.join(HERE, ".venv-torch/bin/python"))
 TORCH_TXL = os.path.join(PEERS, "peer_torch_txl.py")
-GROUPS = ("mem512", "mem128", "rr", "table1", "stream")
+GROUPS = ("mem512", "mem128", "rr", "table1", "stream", "modes512", "modes128")
+# TensorFlow's auto-clustering restricted to element-wise ("FUSIBLE") ops:
+# a graph-mode step whose element-wise chains XLA fuses while the products
+# run as TensorFlow's own (oneDNN) kernels. A process-wide TF setting, so
+# the modes groups give it to the peer too.
+AUTOCLUSTER = {"TF_XLA_FLAGS": "--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit "
+                               "--tf_xla_ops_to_cluster=FUSIBLE"}
 RR = {"rr64": [64] * 5 + [512], "rr128": [128] * 5 + [512]}
 # --quick keeps one worker per role that a goal or table needs
 QUICK = {"keras_lrm_all512_xla", "keras_lrm_all128_xla", "tfmg_txl_xla",
@@ -108,6 +119,17 @@ def group_specs(group):
     elif group == "table1":
         s = [lrm(f"keras_lrm12_long{n}_xla", "--num_layers", 12, "--placement",
                  f"interleaved:{n}:512:128") for n in (12, 6, 2, 1, 0)]
+    elif group.startswith("modes"):
+        m = int(group[5:])
+        s = [lrm(f"keras_lrm_all{m}_xla", "--mem", m, "--jit", 1),
+             lrm(f"keras_lrm_all{m}_graph", "--mem", m, "--jit", 0),
+             dict(lrm(f"keras_lrm_all{m}_graph_autocluster", "--mem", m,
+                      "--jit", 0), env=AUTOCLUSTER),
+             peer("kerashub_xlnet_graph", "peer_kerashub_xlnet.py", "--jit", 0,
+                  "--mem_len", m),
+             dict(peer("kerashub_xlnet_graph_autocluster",
+                       "peer_kerashub_xlnet.py", "--jit", 0, "--mem_len", m),
+                  env=AUTOCLUSTER)]
     else:
         configs = {"all512": ["--mem", 512], "all128": ["--mem", 128]}
         configs.update({k: ["--lengths", ",".join(map(str, v))]
@@ -120,10 +142,14 @@ def group_specs(group):
 
 
 def with_xla_dump(spec, log_dir):
-    """Asks XLA to write its buffer assignment, to read the step's memory."""
+    """Asks XLA to write its buffer assignment, to read the step's memory.
+    Not for auto-clustered workers: no one module is their step."""
+    if "TF_XLA_FLAGS" in spec.get("env", {}):
+        return spec
     dump = os.path.join(log_dir, "xla", spec["name"])
     flags = os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={dump} --xla_dump_hlo_as_text"
-    return dict(spec, env={"XLA_FLAGS": flags.strip()}, dump=dump)
+    return dict(spec, env=dict(spec.get("env", {}), XLA_FLAGS=flags.strip()),
+                dump=dump)
 
 
 def xla_memory(dump):
@@ -171,6 +197,8 @@ def summarise(group, workers, wall_s):
            "workers": {}}
     for w in workers:
         d = {"role": w.spec["role"], "cmd": shlex.join(w.spec["cmd"][1:])}
+        if set(w.spec.get("env", {})) - {"XLA_FLAGS"}:
+            d["env"] = {k: v for k, v in w.spec["env"].items() if k != "XLA_FLAGS"}
         if w.dead:
             out["workers"][w.name] = dict(d, error=w.dead, info=w.info)
             continue

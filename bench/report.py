@@ -238,6 +238,14 @@ def group_table(g):
     return lines
 
 
+def env_lines(g):
+    """The environment a worker ran under beyond the run's own (if any)."""
+    lines = [f"- `{name}` ran with "
+             + ", ".join(f"`{k}={v}`" for k, v in d["env"].items())
+             for name, d in g["workers"].items() if d.get("env")]
+    return [""] + lines if lines else []
+
+
 def table1_table(g):
     w = g["workers"]
     base = w.get("keras_lrm12_long12_xla", {})
@@ -351,10 +359,13 @@ def main(paths):
         md += ["", "What limits a missed goal is measured in \"Where the time of a "
                "memory-512 step goes\" below."]
     titles = {"mem512": "Every layer memory 512", "mem128": "Every layer memory 128",
-              "rr": "Rae & Razavi: one long memory of 512 at the top, short 64 / 128 below"}
+              "rr": "Rae & Razavi: one long memory of 512 at the top, short 64 / 128 below",
+              "modes512": "Execution modes, every layer memory 512",
+              "modes128": "Execution modes, every layer memory 128"}
     for gname, title in titles.items():
         if gname in groups:
             md += ["", f"## {title} (group `{gname}`)", ""] + group_table(groups[gname][0])
+            md += env_lines(groups[gname][0])
     if "table1" in groups:
         g = groups["table1"][0]
         md += ["", "## Table 1: 12 layers, long memory 512 (interleaved), short 128", "",
