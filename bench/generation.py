@@ -9,7 +9,9 @@ d_model 256, 4 heads, d_ff 1024, byte vocabulary) generates tokens, batch
 
 each stepped one token at a time two ways, interleaved round by round:
 on its key/value cache (`call_with_cache`, what `generate` uses) and on its
-memory state (`call_with_memory`, which projects every memory row again).
+memory state (`call_with_memory`; at one-token steps it takes the memory's
+part of the attention through the queries instead of projecting every
+memory row again, docs/design.md).
 And `reencode`: no memory; every token re-reads the last C tokens (what a
 transformer without a cache does).
 
@@ -170,9 +172,12 @@ byte vocabulary, batch 1, fp32, XLA. Each token is one `time = 1` step.
 - **all-C**: Transformer-XL, C tokens in every layer.
 - **cache**: the step reads the memory rows' keys and values as projected
   when they were written (`call_with_cache`; what `generate` and the
-  export's `step_cached` use). **memory**: the step projects every memory
-  row again (`call_with_memory`; what Transformer-XL and the peers in
-  docs/benchmarks.md do). Both give the same logits; the two were timed in
+  export's `step_cached` use). **memory**: the step reads the memory state
+  (`call_with_memory`, the export's `step`); at `time = 1` it takes the
+  memory's part of the attention through the queries (`W_k^T q` against
+  the rows, `(p . m) W_v`) rather than projecting every memory row again,
+  as Transformer-XL and the peers in docs/benchmarks.md do. Both give the
+  same logits; the two were timed in
   alternating rounds of {results['tokens']} tokens, median of
   {results['rounds']}.
 - **late**: the cached step after {results['late_after']} more tokens. Every
@@ -187,9 +192,10 @@ Milliseconds per generated token:
 |---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(times)}
 
-A cached step still reads every cached row (the attention) and writes the
-next cache, so its cost grows with C; what it no longer does is multiply
-the C memory rows by the key, value and position projections.
+Neither step multiplies the C memory rows by the key, value and position
+projections; both still read every memory row (the attention) and write
+the next state, so their cost grows with C. The cache reads and writes a
+key and a value per row, the memory state one hidden state.
 
 State one stream carries between calls (every state tensor plus the
 `filled` counter), as the SavedModel passes it. The cache holds a key and a

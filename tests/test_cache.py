@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_lrm import Placement
 from keras_lrm.layers import MemoryAttention
-from keras_lrm.layers.memory_attention import positions_from_queries
+from keras_lrm.layers.attention_terms import cheaper_from_queries
 from tests.helpers import random_ids
 from tests.helpers import small_lm
 
@@ -59,8 +59,8 @@ def test_tokens_one_by_one_equal_one_pass_of_everything():
     np.testing.assert_allclose(one_by_one, whole, atol=2e-5)
     # The single-token steps took the position product from the queries,
     # the whole pass from the table: both ways agree.
-    assert positions_from_queries(1, 20 + 1 + 1, 16, 8)
-    assert not positions_from_queries(20, 20 + 1, 16, 8)
+    assert cheaper_from_queries(1, 20 + 1 + 1, 16, 8)
+    assert not cheaper_from_queries(20, 20 + 1, 16, 8)
 
 
 def test_cache_holds_the_projected_memory():

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lrm.layers import MemoryAttention
-from keras_lrm.layers.memory_attention import attention_mask
+from keras_lrm.layers.attention_terms import attention_mask
 
 
 def make(memory_length=4, **kwargs):
@@ -141,3 +141,53 @@ def test_flash_attention_true_where_it_cannot_run_names_the_argument():
     layer = make(flash_attention=True)
     with pytest.raises(ValueError, match="`flash_attention=True`.*JAX"):
         layer(keras.random.normal((2, 4, 8)))
+
+
+class _Projected(MemoryAttention):
+    """Overrides the score seam, so the memory is always projected."""
+
+    def attention_scores(self, query, keys, position, mask):
+        return super().attention_scores(query, keys, position, mask)
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_short_segments_read_memory_through_queries_exactly(monkeypatch,
+                                                            use_bias):
+    from keras_lrm.layers import memory_attention
+    calls = []
+    scores = memory_attention.memory_scores
+    monkeypatch.setattr(memory_attention, "memory_scores",
+                        lambda *a: calls.append(1) or scores(*a))
+    layer = make(memory_length=6, use_bias=use_bias, flash_attention=False)
+    projected = _Projected(num_heads=2, key_dim=4, memory_length=6,
+                           use_bias=use_bias, flash_attention=False)
+    projected.build((None, None, 8))
+    # Biases start at 0: make them count.
+    projected.set_weights([w + 0.1 for w in layer.get_weights()])
+    layer.set_weights(projected.get_weights())
+    memory = keras.random.normal((3, 6, 8), seed=3)
+    filled = np.array([6, 2, 0], "int32")
+    for rows, through_queries in ((1, True), (5, False)):
+        x = tf.constant(np.random.default_rng(rows).normal(size=(3, rows, 8)),
+                        "float32")
+        calls.clear()
+        got = _outputs_and_gradients(layer, x, memory, filled)
+        assert bool(calls) == through_queries
+        expected = _outputs_and_gradients(projected, x, memory, filled)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_segment_length_picks_the_cheaper_way_at_run_time():
+    layer = make(memory_length=6, flash_attention=False)
+    projected = _Projected(num_heads=2, key_dim=4, memory_length=6,
+                           flash_attention=False)
+    projected.build((None, None, 8))
+    projected.set_weights(layer.get_weights())
+    spec = [tf.TensorSpec((2, None, 8)), tf.TensorSpec((2, 6, 8))]
+    step = tf.function(layer, input_signature=spec, jit_compile=True)
+    memory = keras.random.normal((2, 6, 8), seed=3)
+    for rows in (1, 9):
+        x = keras.random.normal((2, rows, 8), seed=rows)
+        np.testing.assert_allclose(step(x, memory), projected(x, memory),
+                                   rtol=1e-5, atol=1e-6)

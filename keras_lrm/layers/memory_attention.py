@@ -6,6 +6,11 @@ from keras import ops
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_rate
+from keras_lrm.layers.attention_cache import CachedCalls
+from keras_lrm.layers.attention_terms import attention_mask
+from keras_lrm.layers.attention_terms import cheaper_from_queries
+from keras_lrm.layers.attention_terms import memory_scores
+from keras_lrm.layers.attention_terms import memory_values
 from keras_lrm.layers.fused_attention import fused_attention_available
 from keras_lrm.layers.fused_attention import requirements
 from keras_lrm.layers.relative_position import relative_shift
@@ -18,57 +23,8 @@ _HEAD_MAJOR = (2, 0, 1, 3)
 _BATCH_MAJOR = (1, 2, 0, 3)
 
 
-def attention_mask(num_queries, memory_length, filled=None):
-    """Which keys each query may attend to.
-
-    Args:
-        num_queries: `T`, rows of the segment.
-        memory_length: `M`, rows of the memory in front of the segment.
-        filled: optional int tensor `(batch,)`: how many of the most recent
-            memory rows hold real states. `None` means all `M` rows do.
-
-    Returns:
-        Bool tensor `(batch or 1, T, M + T)`: key `j` is visible to query
-        `i` when `j <= M + i` (causal) and `j >= M - filled` (filled memory).
-    """
-    keys = ops.arange(memory_length + num_queries, dtype="int32")
-    queries = ops.arange(num_queries, dtype="int32")
-    mask = keys[None, :] <= queries[:, None] + memory_length
-    mask = mask[None]
-    if filled is not None and memory_length:
-        start = memory_length - ops.cast(filled, "int32")
-        visible = keys[None, :] >= start[:, None]
-        mask = ops.logical_and(mask, visible[:, None, :])
-    return mask
-
-
-def last_rows(sequence, count, axis=1):
-    """The last `count` rows along `axis`; none when `count` is 0.
-
-    `sequence[:, -0:]` would be every row, hence the helper. Shapes stay
-    static.
-    """
-    index = (slice(None),) * axis
-    if not count:
-        return sequence[index + (slice(0, 0),)]
-    return sequence[index + (slice(-count, None),)]
-
-
-def positions_from_queries(num_queries, table_rows, dim, key_dim):
-    """Whether the position product is cheaper from projected queries.
-
-    Multiply-adds of `(q + v) . W_r r` per head: projecting the table costs
-    `table_rows * dim * key_dim` and then `num_queries * table_rows *
-    key_dim`; projecting the queries to the table's width costs
-    `num_queries * key_dim * dim` and then `num_queries * table_rows * dim`.
-    Ints or float tensors.
-    """
-    return num_queries * dim * (key_dim + table_rows) < \
-        table_rows * key_dim * (dim + num_queries)
-
-
 @keras.saving.register_keras_serializable(package="keras_lrm")
-class MemoryAttention(keras.layers.Layer):
+class MemoryAttention(CachedCalls, keras.layers.Layer):
     """Relative multi-head attention of a segment over memory and itself.
 
     Transformer-XL attention: keys and values come from
@@ -217,29 +173,6 @@ class MemoryAttention(keras.layers.Layer):
         return ops.reshape(projected, shape + (self.num_heads,
                                                self.key_dim))
 
-    def initial_cache(self, batch_size, dtype=None):
-        """An empty `(keys, values)` cache of `memory_length` rows."""
-        shape = (batch_size, self.num_heads, self.memory_length,
-                 self.key_dim)
-        dtype = dtype or self.compute_dtype
-        return ops.zeros(shape, dtype), ops.zeros(shape, dtype)
-
-    def _check_cache(self, cache):
-        expected = (self.num_heads, self.memory_length, self.key_dim)
-        if not isinstance(cache, (tuple, list)) or len(cache) != 2:
-            raise ValueError(
-                f"`cache` of layer '{self.name}' must be a (keys, values) "
-                f"pair. Received: {type(cache).__name__}"
-            )
-        for name, tensor in zip(("keys", "values"), cache):
-            shape = tuple(tensor.shape)
-            if len(shape) != 4 or shape[1:] != expected:
-                raise ValueError(
-                    f"`cache` {name} of layer '{self.name}' must have shape "
-                    f"(batch, {', '.join(map(str, expected))}). Received: "
-                    f"shape={shape}"
-                )
-
     def _memory_rows(self, memory):
         if memory is None:
             return 0
@@ -326,13 +259,13 @@ class MemoryAttention(keras.layers.Layer):
             return ops.einsum(f"btnc,pc->{order}", projected, table)
 
         if isinstance(rows, int) and isinstance(width, int):
-            by_queries = positions_from_queries(rows, width, dim, depth)
+            by_queries = cheaper_from_queries(rows, width, dim, depth)
             position = from_queries() if by_queries else from_table()
         else:
             # Float counts: the products overflow int32 on long inputs.
             rows, width = (ops.cast(n, "float32") for n in (rows, width))
             position = ops.cond(
-                positions_from_queries(rows, width, dim, depth),
+                cheaper_from_queries(rows, width, dim, depth),
                 from_queries, from_table)
         return relative_shift(position, memory_rows)
 
@@ -351,9 +284,12 @@ class MemoryAttention(keras.layers.Layer):
             )
         dropout_active = bool(training) and self.attention_dropout > 0
         # A subclass that changes the scores needs them materialised.
-        plain_scores = type(self).attention_scores is \
+        return available and not dropout_active and self._plain_scores()
+
+    def _plain_scores(self):
+        """Whether `attention_scores` is this class's (not a variant's)."""
+        return type(self).attention_scores is \
             MemoryAttention.attention_scores
-        return available and not dropout_active and plain_scores
 
     def _fused_attention(self, query, keys, values, position, mask):
         """Attention output `(batch, T, heads, key_dim)` from one fused op.
@@ -385,63 +321,6 @@ class MemoryAttention(keras.layers.Layer):
         return self.output_dense(ops.reshape(
             attended, shape + (self.num_heads * self.key_dim,)))
 
-    def call_with_cache(self, inputs, cache, filled=None,
-                        position_encoding=None, training=None):
-        """`call` on a key/value cache instead of a memory.
-
-        Args:
-            inputs: `(batch, T, dim)` segment.
-            cache: `(keys, values)`, each `(batch, num_heads, M, key_dim)`:
-                the memory rows as this layer projects them (start from
-                `initial_cache`). For inference: the projections depend on
-                the weights, so a cache is stale after a weight update.
-            filled, position_encoding, training: as in `call`.
-
-        Returns:
-            `(output, new_cache)`: the output of `call` with the memory the
-            cache was projected from, and the keys and values of the last
-            `M` rows of `concat(memory, inputs)`, which is what projecting
-            the next memory would give, without projecting it again.
-
-        The cache is laid out `(batch, heads, M, key_dim)`, so the products
-        read it where it lies: joining it to the segment's keys first would
-        copy every memory row into a head-major buffer at each call (most
-        of a generation step's time on a CPU). Only the new cache, the last
-        `M` rows, is written.
-        """
-        self._check_cache(cache)
-        rows = self.memory_length
-        query, keys, values, table = self._project(inputs, rows,
-                                                   position_encoding)
-        cache_keys, cache_values = (ops.cast(c, query.dtype) for c in cache)
-        cache_order = (0, 2, 1, 3)
-        all_keys = ops.concatenate(
-            [cache_keys, ops.transpose(keys, cache_order)], axis=2)
-        all_values = ops.concatenate(
-            [cache_values, ops.transpose(values, cache_order)], axis=2)
-        new_cache = (ops.stop_gradient(last_rows(all_keys, rows, axis=2)),
-                     ops.stop_gradient(last_rows(all_values, rows, axis=2)))
-        mask = attention_mask(ops.shape(inputs)[1], rows, filled)
-        position = self.position_scores(query, table, rows,
-                                        batch_first=False)
-        if type(self).attention_scores is MemoryAttention.attention_scores:
-            offset = query + ops.cast(self.content_bias, query.dtype)
-            content = ops.concatenate([
-                ops.einsum("btnh,bnsh->nbts", offset, cache_keys),
-                ops.einsum("btnh,bsnh->nbts", offset, keys)], axis=-1)
-            scores = self._scaled_scores(content, position, mask)
-        else:
-            scores = self.attention_scores(
-                query, ops.transpose(all_keys, (1, 0, 2, 3)), position,
-                mask)
-        probs = self.dropout_layer(
-            ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
-            training=training)
-        attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows],
-                              cache_values)
-        attended += ops.einsum("nbts,bsnh->btnh", probs[..., rows:], values)
-        return self._output(attended), new_cache
-
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
              training=None):
         memory_rows = self._memory_rows(memory)
@@ -449,34 +328,104 @@ class MemoryAttention(keras.layers.Layer):
         query, keys, values, table = self._project(inputs, memory_rows,
                                                    position_encoding)
         fused = self._use_fused(num_queries, memory_rows, training)
-        # The fused kernel takes keys and values batch-major; the products
-        # here take them head-major, each part transposed as it is joined
-        # (one pass, where joining first and transposing after is two).
-        order = None if fused else _HEAD_MAJOR
-        keys, values = (self._layout(part, order) for part in (keys, values))
-        if memory_rows:
-            # Memory rows are projected on their own: projecting
-            # concat(memory, inputs) makes the backward pass form the input
-            # gradient of every memory row, only to drop it.
-            memory = ops.stop_gradient(ops.cast(memory, inputs.dtype))
-            axis = 1 if fused else 2
-            keys = ops.concatenate([self._layout(
-                self._heads(self.key_dense(memory)), order), keys], axis)
-            values = ops.concatenate([self._layout(
-                self._heads(self.value_dense(memory)), order), values], axis)
         mask = attention_mask(num_queries, memory_rows, filled)
         # The fused kernel's bias is laid out (batch, heads, T, K): a
         # heads-first term transposed into it (and its gradient, fused
         # with the shift's pad) cost more on an H100 than the kernel saved.
         position = self.position_scores(query, table, memory_rows,
                                         batch_first=fused)
+        if memory_rows:
+            memory = ops.stop_gradient(ops.cast(memory, inputs.dtype))
         if fused:
-            attended = self._fused_attention(query, keys, values, position,
-                                             mask)
+            keys, values = self._join_memory(keys, values, memory, None)
+            return self._output(self._fused_attention(
+                query, keys, values, position, mask))
+        # The products here take keys and values head-major, each part
+        # transposed as it is joined (one pass, where joining first and
+        # transposing after is two).
+        keys, values = (self._layout(part, _HEAD_MAJOR)
+                        for part in (keys, values))
+
+        def projected():
+            all_keys, all_values = self._join_memory(keys, values, memory,
+                                                     _HEAD_MAJOR)
+            scores = self.attention_scores(query, all_keys, position, mask)
+            return self._attend(scores, all_values, training)
+
+        def through_queries():
+            return self._attend_through_queries(query, keys, values, memory,
+                                                position, mask, training)
+
+        if not memory_rows or not self._plain_scores():
+            attended = projected()
+        elif isinstance(num_queries, int):
+            by_queries = cheaper_from_queries(num_queries, memory_rows,
+                                              self.dim, self.key_dim)
+            attended = through_queries() if by_queries else projected()
         else:
-            scores = self.attention_scores(query, keys, position, mask)
-            attended = self._attend(scores, values, training)
+            # Float counts: the products overflow int32 on long inputs.
+            rows = ops.cast(num_queries, "float32")
+            attended = ops.cond(
+                cheaper_from_queries(rows, float(memory_rows), self.dim,
+                                     self.key_dim),
+                through_queries, projected)
         return self._output(attended)
+
+    def _join_memory(self, keys, values, memory, order):
+        """Keys and values of `concat(memory, segment)`, laid out `order`.
+
+        Memory rows are projected on their own: projecting
+        `concat(memory, inputs)` makes the backward pass form the input
+        gradient of every memory row, only to drop it.
+        """
+        if memory is None:
+            return keys, values
+        axis = 1 if order is None else 2
+        return tuple(
+            ops.concatenate([self._layout(self._heads(dense(memory)), order),
+                             part], axis)
+            for dense, part in ((self.key_dense, keys),
+                                (self.value_dense, values)))
+
+    def _attend_through_queries(self, query, keys, values, memory, position,
+                                mask, training):
+        """The attention output `(batch, T, heads, key_dim)` without the
+        memory rows' keys and values.
+
+        `W_k` and `W_v` are linear, so the memory's part of the scores and
+        of the output can be taken through the queries
+        (`attention_terms.memory_scores`, `memory_values`): for a short
+        segment (a one-token step) that skips projecting every memory row
+        at every call, `O(M dim^2)` per layer, and reads the memory state
+        about as often as a key/value cache would be read. `call` picks it
+        by multiply-add count. Keys and values of the segment come
+        head-major.
+        """
+        offset = query + ops.cast(self.content_bias, query.dtype)
+        key_kernel, key_bias = self._split_heads(self.key_dense)
+        value_kernel, value_bias = self._split_heads(self.value_dense)
+        content = ops.concatenate([
+            memory_scores(offset, memory, key_kernel, key_bias),
+            ops.einsum("btnh,nbsh->nbts", offset, keys)], axis=-1)
+        scores = self._scaled_scores(content, position, mask)
+        probs = self.dropout_layer(
+            ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
+            training=training)
+        rows = self.memory_length
+        attended = memory_values(probs[..., :rows], memory, value_kernel,
+                                 value_bias)
+        return attended + ops.einsum("nbts,nbsh->btnh", probs[..., rows:],
+                                     values)
+
+    def _split_heads(self, dense):
+        """A projection's kernel `(dim, heads, key_dim)` and bias
+        `(heads, key_dim)` (or None), in the compute dtype."""
+        kernel = ops.reshape(ops.cast(dense.kernel, self.compute_dtype),
+                             (self.dim, self.num_heads, self.key_dim))
+        if not self.use_bias:
+            return kernel, None
+        bias = ops.cast(dense.bias, self.compute_dtype)
+        return kernel, ops.reshape(bias, (self.num_heads, self.key_dim))
 
     @staticmethod
     def _layout(tensor, order):

@@ -169,11 +169,15 @@ class MemoryTransformerLM(keras.Model):
         """`call_with_memory` for inference, on a key/value cache.
 
         The memory rows enter every layer already projected, so a call
-        projects only its own tokens: a `time = 1` generation step costs
-        `O(M d)` per layer instead of the `O(M d^2)` of projecting `M`
-        memory rows again. Logits equal those of `call_with_memory` on the
-        same tokens (up to rounding). The cache depends on the weights:
-        start it from `initial_cache` with the weights it is used with.
+        projects only its own tokens: `O(M d)` per layer and token instead
+        of the `O(M d^2)` of projecting `M` memory rows again. (For short
+        calls `call_with_memory` avoids that projection too, taking the
+        memory's part of the attention through the queries: half the
+        cache's bytes of state to read, `num_heads` times its attention
+        multiply-adds; docs/generation.md times both.) Logits equal those
+        of `call_with_memory` on the same tokens (up to rounding). The
+        cache depends on the weights: start it from `initial_cache` with
+        the weights it is used with.
 
         Args:
             token_ids: int `(batch, T)`, any `T >= 1`.

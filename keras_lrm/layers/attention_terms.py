@@ -1,0 +1,102 @@
+"""Pieces of `MemoryAttention`'s math that do not need the layer.
+
+The mask, the last-rows slice, the choice between projecting a long operand
+and projecting the queries to its width, and the memory's part of the
+attention taken through the queries (the memory's keys and values never
+formed).
+"""
+
+from keras import ops
+
+
+def attention_mask(num_queries, memory_length, filled=None):
+    """Which keys each query may attend to.
+
+    Args:
+        num_queries: `T`, rows of the segment.
+        memory_length: `M`, rows of the memory in front of the segment.
+        filled: optional int tensor `(batch,)`: how many of the most recent
+            memory rows hold real states. `None` means all `M` rows do.
+
+    Returns:
+        Bool tensor `(batch or 1, T, M + T)`: key `j` is visible to query
+        `i` when `j <= M + i` (causal) and `j >= M - filled` (filled memory).
+    """
+    keys = ops.arange(memory_length + num_queries, dtype="int32")
+    queries = ops.arange(num_queries, dtype="int32")
+    mask = keys[None, :] <= queries[:, None] + memory_length
+    mask = mask[None]
+    if filled is not None and memory_length:
+        start = memory_length - ops.cast(filled, "int32")
+        visible = keys[None, :] >= start[:, None]
+        mask = ops.logical_and(mask, visible[:, None, :])
+    return mask
+
+
+def last_rows(sequence, count, axis=1):
+    """The last `count` rows along `axis`; none when `count` is 0.
+
+    `sequence[:, -0:]` would be every row, hence the helper. Shapes stay
+    static.
+    """
+    index = (slice(None),) * axis
+    if not count:
+        return sequence[index + (slice(0, 0),)]
+    return sequence[index + (slice(-count, None),)]
+
+
+def cheaper_from_queries(num_queries, rows, dim, key_dim):
+    """Whether a product with `rows` rows of width `dim` is cheaper taken
+    through the queries than through the rows projected to the heads.
+
+    Multiply-adds per head of `q . (W x)` for `rows` rows `x` (`W`:
+    `dim -> key_dim`): projecting the rows costs `rows * dim * key_dim` and
+    then `num_queries * rows * key_dim`; projecting the queries back to the
+    rows' width (`W^T q`) costs `num_queries * key_dim * dim` and then
+    `num_queries * rows * dim`. The same count holds for the values'
+    product `p . (W x) = W (p . x)`. Ints or float tensors.
+    """
+    return num_queries * dim * (key_dim + rows) < \
+        rows * key_dim * (dim + num_queries)
+
+
+def memory_scores(offset, memory, kernel, bias=None):
+    """Content scores against the memory rows' keys, without the keys.
+
+    `offset . (m W_k + b_k) = (W_k^T offset) . m + offset . b_k`.
+
+    Args:
+        offset: `(batch, T, heads, key_dim)` queries plus the content bias.
+        memory: `(batch, M, dim)` memory rows.
+        kernel: `(dim, heads, key_dim)` key projection.
+        bias: optional `(heads, key_dim)` key bias.
+
+    Returns:
+        `(heads, batch, T, M)`, unscaled.
+    """
+    projected = ops.einsum("btnh,cnh->nbtc", offset, kernel)
+    scores = ops.einsum("nbtc,bsc->nbts", projected, memory)
+    if bias is not None:
+        scores += ops.einsum("btnh,nh->nbt", offset, bias)[..., None]
+    return scores
+
+
+def memory_values(probs, memory, kernel, bias=None):
+    """Probabilities over the memory rows times their values, without the
+    values: `p . (m W_v + b_v) = (p . m) W_v + sum(p) b_v`.
+
+    Args:
+        probs: `(heads, batch, T, M)` attention on the memory rows.
+        memory: `(batch, M, dim)` memory rows.
+        kernel: `(dim, heads, key_dim)` value projection.
+        bias: optional `(heads, key_dim)` value bias.
+
+    Returns:
+        `(batch, T, heads, key_dim)`.
+    """
+    read = ops.einsum("nbts,bsc->nbtc", probs, memory)
+    attended = ops.einsum("nbtc,cnh->btnh", read, kernel)
+    if bias is not None:
+        weight = ops.transpose(ops.sum(probs, axis=-1), (1, 2, 0))
+        attended += weight[..., None] * bias
+    return attended
