@@ -68,7 +68,10 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         `(batch, T, dim)` attention output.
 
     For inference, `call_with_cache` takes the memory rows already
-    projected (a key/value cache) instead of `memory`.
+    projected (a key/value cache) instead of `memory`. Short segments (a
+    one-token step) take the memory's part of the attention through the
+    queries instead of projecting every memory row; the layer picks the
+    cheaper way by multiply-add count, with the same result.
 
     Example:
 
