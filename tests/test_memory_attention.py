@@ -191,3 +191,25 @@ def test_unknown_segment_length_picks_the_cheaper_way_at_run_time():
         x = keras.random.normal((2, rows, 8), seed=rows)
         np.testing.assert_allclose(step(x, memory), projected(x, memory),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_bfloat16_reads_memory_through_queries_in_compute_dtype():
+    policy = keras.mixed_precision.DTypePolicy("mixed_bfloat16")
+    layer = MemoryAttention(num_heads=2, key_dim=4, memory_length=6,
+                            use_bias=True, flash_attention=False,
+                            dtype=policy)
+    projected = _Projected(num_heads=2, key_dim=4, memory_length=6,
+                           use_bias=True, flash_attention=False,
+                           dtype=policy)
+    for each in (layer, projected):
+        each.build((None, None, 8))
+    projected.set_weights([w + 0.1 for w in layer.get_weights()])
+    layer.set_weights(projected.get_weights())
+    x = keras.random.normal((2, 1, 8), seed=1)
+    memory = keras.random.normal((2, 6, 8), seed=2)
+    got = layer(x, memory)
+    assert keras.backend.standardize_dtype(got.dtype) == "bfloat16"
+    np.testing.assert_allclose(
+        np.asarray(keras.ops.cast(got, "float32")),
+        np.asarray(keras.ops.cast(projected(x, memory), "float32")),
+        rtol=2e-2, atol=2e-2)

@@ -54,7 +54,7 @@ def cheaper_from_queries(num_queries, rows, dim, key_dim):
     then `num_queries * rows * key_dim`; projecting the queries back to the
     rows' width (`W^T q`) costs `num_queries * key_dim * dim` and then
     `num_queries * rows * dim`. The same count holds for the values'
-    product `p . (W x) = W (p . x)`. Ints or float tensors.
+    product `p . (x W) = (p . x) W`. Ints or float tensors.
     """
     return num_queries * dim * (key_dim + rows) < \
         rows * key_dim * (dim + num_queries)
