@@ -213,3 +213,10 @@ def test_mixed_bfloat16_reads_memory_through_queries_in_compute_dtype():
         np.asarray(keras.ops.cast(got, "float32")),
         np.asarray(keras.ops.cast(projected(x, memory), "float32")),
         rtol=2e-2, atol=2e-2)
+
+
+def test_zero_length_memory_adds_no_keys():
+    layer = make(memory_length=0)
+    x = keras.random.normal((2, 3, 8), seed=1)
+    np.testing.assert_allclose(layer(x, keras.ops.zeros((2, 0, 8))),
+                               layer(x), atol=1e-6)

@@ -337,8 +337,9 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         # with the shift's pad) cost more on an H100 than the kernel saved.
         position = self.position_scores(query, table, memory_rows,
                                         batch_first=fused)
-        if memory_rows:
-            memory = ops.stop_gradient(ops.cast(memory, inputs.dtype))
+        # A zero-row memory (memory_length 0) joins nothing.
+        memory = ops.stop_gradient(ops.cast(memory, inputs.dtype)) \
+            if memory_rows else None
         if fused:
             keys, values = self._join_memory(keys, values, memory, None)
             return self._output(self._fused_attention(
