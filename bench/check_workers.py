@@ -22,6 +22,8 @@ CHECKS = [
     ("mm_tf", [os.path.join(PEERS, "mm_tf.py"), "--standalone", "--n", "64"]),
     ("keras_lrm train", [os.path.join(HERE, "keras_lrm_worker.py"),
                          "--lengths", "8,16"] + LRM_TINY),
+    ("products only", [os.path.join(HERE, "products_worker.py"),
+                       "--lengths", "8,16"] + LRM_TINY),
     ("keras_lrm eval", [os.path.join(HERE, "keras_lrm_worker.py"), "--mode",
                         "eval", "--placement", "last:1:16:8"] + LRM_TINY),
     ("keras_lrm generate", [os.path.join(HERE, "keras_lrm_worker.py"),

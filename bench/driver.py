@@ -78,6 +78,16 @@ def lrm(name, *args, role="lrm"):
                     "--name", name, *map(str, args)]}
 
 
+def products_only(label, *args):
+    """The step's matrix products alone, XLA and TensorFlow kernels
+    (products_worker.py): the ceiling a full step's ratio is read against."""
+    return [{"name": f"products_only_{label}_{mode}", "role": "ceiling",
+             "cmd": [TFPY, os.path.join(HERE, "products_worker.py"), "--name",
+                     f"products_only_{label}_{mode}", "--jit", jit,
+                     *map(str, args)]}
+            for mode, jit in (("xla", "1"), ("graph", "0"))]
+
+
 def memory_peers(mem, graph):
     s = [peer("tfmg_txl_xla", "peer_tfmg_txl.py", "--jit", 1, "--mem_len", mem),
          peer("kerashub_xlnet_xla", "peer_kerashub_xlnet.py", "--jit", 1,
@@ -110,12 +120,15 @@ def group_specs(group):
         s += memory_peers(m, graph=True)
         s.append(peer("keras_plain_nomem_xla", "peer_keras_plain.py", "--jit", 1,
                       role="baseline"))
+        s += products_only(f"all{m}", "--mem", m)
     elif group == "rr":
         s = [lrm(f"keras_lrm_{k}_xla", "--lengths", ",".join(map(str, v)))
              for k, v in RR.items()]
         # Graph-mode peers too: on some hosts they beat the XLA ones, and
         # the goal is against the fastest peer.
         s += [lrm("keras_lrm_all512_xla", "--mem", 512)] + memory_peers(512, True)
+        for k, v in RR.items():
+            s += products_only(k, "--lengths", ",".join(map(str, v)))
     elif group == "table1":
         s = [lrm(f"keras_lrm12_long{n}_xla", "--num_layers", 12, "--placement",
                  f"interleaved:{n}:512:128") for n in (12, 6, 2, 1, 0)]

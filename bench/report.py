@@ -109,6 +109,41 @@ def goal_rows(groups):
     return rows
 
 
+def ceiling_rows(groups):
+    """Each throughput goal against the products-only workers of its group
+    (products_worker.py): how much of that ceiling the target needs and how
+    much keras_lrm's full step reaches."""
+    rows = ["| goal | keras_lrm tokens/s | products only, XLA: tokens/s (/ fastest peer) | "
+            "products only, TF kernels: tokens/s (/ fastest peer) | target needs, "
+            "of the XLA products-only throughput | keras_lrm reaches |",
+            "|---|---|---|---|---|---|"]
+    for what, target, group, name in RATIO_GOALS:
+        w = groups.get(group, ({},))[0].get("workers", {})
+        d = w.get(name, {})
+        xla = w.get(name.replace("keras_lrm_", "products_only_"), {})
+        graph = w.get(name.replace("keras_lrm_", "products_only_")
+                      .replace("_xla", "_graph"), {})
+        if "tokens_per_s" not in d or "ratio_to_fastest_peer" not in xla:
+            continue
+
+        def cell(c):
+            if "tokens_per_s" not in c:
+                return "-"
+            return f"{c['tokens_per_s']:.0f} ({c['ratio_to_fastest_peer']:.2f}x)"
+        rows.append(f"| {what.split(':')[0]} | {d['tokens_per_s']:.0f} | {cell(xla)} | "
+                    f"{cell(graph)} | {target / xla['ratio_to_fastest_peer']:.0%} | "
+                    f"{d['ratio_to_fastest_peer'] / xla['ratio_to_fastest_peer']:.0%} |")
+    if len(rows) == 2:
+        return []
+    return ["", "Against the step's matrix products alone (`products_only_*` workers, "
+            "bench/products_worker.py: the same products, forward and backward, at the "
+            "model's shapes, with no softmax, norm, layout, loss or optimizer work; "
+            "measured in the same rounds). The share columns are ratios to the fastest "
+            "peer divided by the XLA ceiling's: what fraction of the products-only "
+            "throughput a full step needs for the target, and what keras_lrm's XLA step "
+            "reaches.", ""] + rows
+
+
 def table1_summary(groups):
     g = groups.get("table1", (None,))[0]
     if not g:
@@ -352,7 +387,7 @@ def main(paths):
           "All ratios are within one interleaved run (per-round paired step times). "
           "The same work on an H100 GPU (Keras 3 on JAX): docs/benchmarks_gpu.md.", "",
           "## Runs", ""] + run_lines(runs, groups)
-    md += ["", "## Goals", ""] + goal_rows(groups)
+    md += ["", "## Goals", ""] + goal_rows(groups) + ceiling_rows(groups)
     md += readings(paths)
     profiles = sorted(glob.glob(os.path.join(HERE, "results", "profile-*.json")))
     if profiles:
