@@ -121,6 +121,8 @@ def group_specs(group):
         s.append(peer("keras_plain_nomem_xla", "peer_keras_plain.py", "--jit", 1,
                       role="baseline"))
         s += products_only(f"all{m}", "--mem", m)
+        if m == 512:
+            s += products_only("plain_nomem", "--mem", 0, "--no_relative")
     elif group == "rr":
         s = [lrm(f"keras_lrm_{k}_xla", "--lengths", ",".join(map(str, v)))
              for k, v in RR.items()]

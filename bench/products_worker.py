@@ -26,6 +26,8 @@ products are the ones autodiff writes for a plain product.
 
 usage: bench/.venv-peers/bin/python bench/products_worker.py --mem 512 --standalone
        bench/.venv-peers/bin/python bench/products_worker.py --lengths 64,64,64,64,64,512
+       bench/.venv-peers/bin/python bench/products_worker.py --mem 0 --no_relative
+           (the plain no-memory transformer, peer_keras_plain.py)
 """
 import os
 import sys
@@ -36,8 +38,10 @@ import flops  # noqa: E402
 import keras_lrm_worker as worker  # noqa: E402 (sets sys.path, harness)
 
 
-def layer_shapes(args, memory):
-    """[(lhs shape, rhs shape, operands that get a gradient)] of one layer."""
+def layer_shapes(args, memory, relative=True):
+    """[(lhs shape, rhs shape, operands that get a gradient)] of one layer;
+    without the position products if not `relative` (the plain
+    transformer's layer when `memory` is 0)."""
     B, T, d = args.batch, args.segment, args.d_model
     H, k, ff = args.num_heads, args.d_model // args.num_heads, args.d_ff
     K = memory + T
@@ -45,11 +49,12 @@ def layer_shapes(args, memory):
     shapes = [((B * T, d), (d, d), both)] * 4
     if memory:
         shapes += [((B * memory, d), (d, d), kernel)] * 2
+    if relative:
+        shapes += [((K + 1, d), (d, d), kernel),
+                   ((H, B * T, k), (H, k, K + 1), both)]
     return shapes + [
-        ((K + 1, d), (d, d), kernel),
         ((B * T, d), (d, ff), both), ((B * T, ff), (ff, d), both),
         ((H * B, T, k), (H * B, k, K), both),
-        ((H, B * T, k), (H, k, K + 1), both),
         ((H * B, T, K), (H * B, K, k), both)]
 
 
@@ -88,25 +93,31 @@ def products_function(tf, shapes, jit):
 
 
 def main():
-    args = worker.parse_args()
+    # `--no_relative --mem 0`: the plain no-memory transformer's products.
+    relative = "--no_relative" not in sys.argv[1:]
+    args = worker.parse_args([a for a in sys.argv[1:] if a != "--no_relative"])
     import tensorflow as tf
     lengths = worker.placement_from(args)
     if not isinstance(lengths, list):
         raise SystemExit("give --mem or --lengths (per-layer lengths)")
+    if not relative and any(lengths):
+        raise SystemExit("--no_relative is the plain transformer: --mem 0")
     jit = bool(args.jit)
-    by_length = {m: products_function(tf, layer_shapes(args, m), jit)
+    by_length = {m: products_function(tf, layer_shapes(args, m, relative), jit)
                  for m in sorted(set(lengths))}
     B, T, d = args.batch, args.segment, args.d_model
     vocab_shapes = [((B * T, d), (d, args.vocab), (0, 1))]
     vocab = products_function(tf, vocab_shapes, jit)
     # The products of the FLOP count of every row (flops.py), plus the one
     # extra position column per layer that the relative shift computes.
-    per_token = (sum(forward_flops(layer_shapes(args, m)) for m in lengths)
+    per_token = (sum(forward_flops(layer_shapes(args, m, relative))
+                     for m in lengths)
                  + forward_flops(vocab_shapes)) / (B * T)
     expected = flops.fwd_flops_per_token(
         d_model=d, n_head=args.num_heads, d_head=d // args.num_heads,
         d_inner=args.d_ff, tgt_len=T, batch=B, vocab=args.vocab,
-        mem_lens=lengths)[0] + len(lengths) * 2 * d
+        mem_lens=lengths, relative=relative)[0] \
+        + relative * len(lengths) * 2 * d
     if abs(per_token - expected) > 1e-6 * expected:
         raise SystemExit(f"products: {per_token:.0f} forward FLOPs/token, "
                          f"flops.py: {expected:.0f}")
@@ -124,8 +135,10 @@ def main():
     info = dict(peer=name, kind="ceiling", mode="train", jit=args.jit,
                 tf=tf.__version__, batch=B, tgt_len=T,
                 n_layer=args.num_layers, d_model=d, n_head=args.num_heads,
-                d_inner=args.d_ff, vocab=args.vocab, mem_lens=lengths,
-                mem_len=max(lengths), tokens_per_step=B * T)
+                d_inner=args.d_ff, vocab=args.vocab, mem_len=max(lengths),
+                tokens_per_step=B * T)
+    if relative:  # the driver's FLOP count: relative positions with these
+        info["mem_lens"] = lengths
     if args.standalone:
         worker.harness.standalone(step, info, args.warm, args.n)
     else:

@@ -135,6 +135,12 @@ def ceiling_rows(groups):
                     f"{d['ratio_to_fastest_peer'] / xla['ratio_to_fastest_peer']:.0%} |")
     if len(rows) == 2:
         return []
+    w = groups.get("mem512", ({},))[0].get("workers", {})
+    plain, bound = w.get("keras_plain_nomem_xla", {}), w.get("products_only_plain_nomem_xla", {})
+    if "tokens_per_s" in plain and "tokens_per_s" in bound:
+        rows += ["", f"The plain no-memory transformer (`keras_plain_nomem_xla`, Keras layers, "
+                 f"XLA) reaches {plain['tokens_per_s'] / bound['tokens_per_s']:.0%} of its own "
+                 f"products-only throughput (`products_only_plain_nomem_xla`) in group mem512."]
     return ["", "Against the step's matrix products alone (`products_only_*` workers, "
             "bench/products_worker.py: the same products, forward and backward, at the "
             "model's shapes, with no softmax, norm, layout, loss or optimizer work; "
