@@ -4,12 +4,13 @@ Serves (peers' harness protocol) a "step" made of exactly the matrix
 products of one keras_lrm training step of the benchmark's model, forward
 and backward, at the model's own shapes, and nothing else: no softmax,
 layer norm, masking, relative shift, layout change, loss or optimizer.
-Its tokens/s is therefore what any implementation of this work could
-reach on this host if everything but the products took no time, with each
-product at the rate XLA:CPU (`--jit 1`) or TensorFlow's kernels
-(`--jit 0`) reach for its shape. The driver runs it interleaved with the
-peers, so its ratio to the fastest peer bounds the ratio a full step can
-reach in the same rounds.
+Its tokens/s is what a step of these products could reach on this host if
+everything else took no time, each product at the rate XLA:CPU (`--jit 1`)
+or TensorFlow's kernels (`--jit 0`) reach for its shape; the products of a
+layer do not depend on each other here, so the runtime may overlap them
+more than a real step allows. The driver runs it interleaved with the
+peers, so its ratio to the fastest peer bounds the ratio a step of these
+products can reach in the same rounds.
 
 Per layer with memory `M` (`K = M + T` keys, `P = K + 1` relative
 positions, `H` heads of `k`, batch `B`, segment `T`, width `d`):
