@@ -24,6 +24,10 @@ CHECKS = [
                          "--lengths", "8,16"] + LRM_TINY),
     ("products only", [os.path.join(HERE, "products_worker.py"),
                        "--lengths", "8,16"] + LRM_TINY),
+    ("product rates", [os.path.join(HERE, "product_rates.py"), "--lengths",
+                       "8,16", "--rounds", "1", "--copies", "1",
+                       "--num_layers", "2", "--segment", "16",
+                       "--batch", "2"]),
     ("keras_lrm eval", [os.path.join(HERE, "keras_lrm_worker.py"), "--mode",
                         "eval", "--placement", "last:1:16:8"] + LRM_TINY),
     ("keras_lrm generate", [os.path.join(HERE, "keras_lrm_worker.py"),
@@ -39,7 +43,9 @@ def main():
         r = subprocess.run([sys.executable] + cmd, capture_output=True,
                            text=True, env=env, timeout=600)
         last = (r.stdout.strip().splitlines() or [""])[-1]
-        ok = r.returncode == 0 and ("tokens_per_s" in last or "GFLOP/s" in last)
+        # Workers end with their JSON line; product_rates.py with its total.
+        ok = r.returncode == 0 and any(
+            mark in last for mark in ("tokens_per_s", "GFLOP/s", "| all products |"))
         failed += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {last[:100]}", flush=True)
         if not ok:

@@ -39,24 +39,38 @@ import flops  # noqa: E402
 import keras_lrm_worker as worker  # noqa: E402 (sets sys.path, harness)
 
 
-def layer_shapes(args, memory, relative=True):
-    """[(lhs shape, rhs shape, operands that get a gradient)] of one layer;
-    without the position products if not `relative` (the plain
+def layer_products(args, memory, relative=True):
+    """[(name, lhs shape, rhs shape, operands that get a gradient)] of one
+    layer; without the position products if not `relative` (the plain
     transformer's layer when `memory` is 0)."""
     B, T, d = args.batch, args.segment, args.d_model
     H, k, ff = args.num_heads, args.d_model // args.num_heads, args.d_ff
     K = memory + T
     both, kernel = (0, 1), (1,)
-    shapes = [((B * T, d), (d, d), both)] * 4
+    products = [(name, (B * T, d), (d, d), both)
+                for name in ("query", "key", "value", "output")]
     if memory:
-        shapes += [((B * memory, d), (d, d), kernel)] * 2
+        products += [(name, (B * memory, d), (d, d), kernel)
+                     for name in ("memory keys", "memory values")]
     if relative:
-        shapes += [((K + 1, d), (d, d), kernel),
-                   ((H, B * T, k), (H, k, K + 1), both)]
-    return shapes + [
-        ((B * T, d), (d, ff), both), ((B * T, ff), (ff, d), both),
-        ((H * B, T, k), (H * B, k, K), both),
-        ((H * B, T, K), (H * B, K, k), both)]
+        products += [("position projection", (K + 1, d), (d, d), kernel),
+                     ("position scores", (H, B * T, k), (H, k, K + 1), both)]
+    return products + [
+        ("feed-forward in", (B * T, d), (d, ff), both),
+        ("feed-forward out", (B * T, ff), (ff, d), both),
+        ("content scores", (H * B, T, k), (H * B, k, K), both),
+        ("probabilities x values", (H * B, T, K), (H * B, K, k), both)]
+
+
+def layer_shapes(args, memory, relative=True):
+    """`layer_products` without the names."""
+    return [p[1:] for p in layer_products(args, memory, relative)]
+
+
+def vocab_products(args):
+    """The tied softmax's product, once per step."""
+    B, T, d = args.batch, args.segment, args.d_model
+    return [("tied softmax", (B * T, d), (d, args.vocab), (0, 1))]
 
 
 def forward_flops(shapes):
@@ -107,7 +121,7 @@ def main():
     by_length = {m: products_function(tf, layer_shapes(args, m, relative), jit)
                  for m in sorted(set(lengths))}
     B, T, d = args.batch, args.segment, args.d_model
-    vocab_shapes = [((B * T, d), (d, args.vocab), (0, 1))]
+    vocab_shapes = [p[1:] for p in vocab_products(args)]
     vocab = products_function(tf, vocab_shapes, jit)
     # The products of the FLOP count of every row (flops.py), plus the one
     # extra position column per layer that the relative shift computes.

@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import plot  # noqa: E402
+import product_rates  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 PNG = os.path.join(ROOT, "docs", "benchmarks.png")
@@ -252,6 +253,46 @@ def profile_section(path, groups):
     return out
 
 
+def rates_section(paths):
+    """Per-product rates (bench/product_rates.py), the latest file for
+    each set of memory lengths."""
+    latest = {}
+    for path in paths:  # names sort by date
+        with open(path) as f:
+            record = json.load(f)
+        latest[tuple(record["memory_lengths"])] = (path, record)
+    out = ["Each distinct product of the training step, forward and backward, "
+           "timed under XLA and on TensorFlow's kernels, alternating in one "
+           "process (bench/product_rates.py). Summed per product, these times "
+           "are not a step of products (the products-only workers overlap a "
+           "layer's products); the ratios say which products XLA:CPU runs "
+           "slower than TensorFlow's kernels."]
+    for lengths, (path, record) in latest.items():
+        out += ["", f"Memory lengths {list(lengths)}: `{record['command']}` "
+                f"({record['date']}, TF {record['tf']}, {record['copies']} "
+                f"copies a call, median of {record['rounds']} rounds; file "
+                f"{os.path.relpath(path, ROOT)}):", ""]
+        out += product_rates.markdown(record["rows"])
+        out += ["", rates_reading(record["rows"])]
+    return out
+
+
+def rates_reading(rows):
+    """Which products XLA runs furthest below TF's kernels, and their cost."""
+    total = sum(r["count"] * r["xla_s"] for r in rows)
+    slow = sorted(rows, key=lambda r: r["tf_s"] / r["xla_s"])[:3]
+    share = sum(r["count"] * r["xla_s"] for r in slow) / total
+    saved = sum(r["count"] * (r["xla_s"] - r["tf_s"]) for r in slow)
+    names = ", ".join(
+        f"{r['product']} `{'x'.join(map(str, r['lhs']))} @ "
+        f"{'x'.join(map(str, r['rhs']))}` "
+        f"({r['gflop'] / r['xla_s']:.0f} against {r['gflop'] / r['tf_s']:.0f} "
+        f"GFLOP/s)" for r in slow)
+    return (f"Furthest below TensorFlow's kernels under XLA: {names}. They "
+            f"are {share:.0%} of the XLA products' time here; at the kernels' "
+            f"rates they would take {1e3 * saved:.1f} ms a step less.")
+
+
 def mb(v):
     return fmt(v, ".0f")
 
@@ -437,6 +478,10 @@ def main(paths):
     if profiles:
         md += ["", "## Where the time of a memory-512 step goes (profile)", ""]
         md += profile_section(profiles[-1], groups)
+    rates = sorted(glob.glob(os.path.join(HERE, "results", "rates-*.json")))
+    if rates:
+        md += ["", "### The products: XLA against TensorFlow's kernels", ""]
+        md += rates_section(rates)
     md += ["", "## Peers not run here", "",
            "- Reference PyTorch Transformer-XL: not available on this machine (driver.py runs "
            "it only when bench/peers/peer_torch_txl.py and bench/.venv-torch exist).",
