@@ -96,7 +96,7 @@ def markdown(rows):
     """The rates table, largest XLA time per step first."""
     total = sum(r["count"] * r["xla_s"] for r in rows)
     total_tf = sum(r["count"] * r["tf_s"] for r in rows)
-    out = ["| product (forward and backward) | lhs x rhs | per step | "
+    out = ["| product (forward and backward) | lhs @ rhs | per step | "
            "XLA ms / step | TF kernels ms / step | XLA GFLOP/s | "
            "TF kernels GFLOP/s | TF kernels time / XLA time | "
            "share of XLA products time |",
@@ -133,6 +133,9 @@ def main():
     if mine.copies < 1 or mine.rounds < 1:
         raise SystemExit(f"--copies and --rounds must be >= 1. Received: "
                          f"copies={mine.copies}, rounds={mine.rounds}")
+    if mine.out and not os.path.isdir(os.path.dirname(mine.out) or "."):
+        raise SystemExit(f"--out: no folder {os.path.dirname(mine.out)!r} "
+                         f"to write into. Received: out={mine.out!r}")
     args = worker.parse_args(rest)
     import tensorflow as tf
     import driver
