@@ -84,3 +84,37 @@ def test_config_round_trip():
     clone.set_weights(block.get_weights())
     np.testing.assert_allclose(clone(x, memory)[0], block(x, memory)[0],
                                atol=0)
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_weight_gradients_with_memory_equal_one_pass(pre_norm):
+    """The memory is a constant input, but the weights that act on it still
+    learn from it: a loss on the second segment has the same weight
+    gradients whether the first segment comes as memory or in one pass.
+    With `pre_norm`, the memory rows go through the attention's layer norm
+    (Transformer-XL's `pre_lnorm`), so its weights get their share too."""
+    import tensorflow as tf
+
+    block = MemoryBlock(num_heads=2, intermediate_dim=16, memory_length=3,
+                        pre_norm=pre_norm)
+    rng = np.random.default_rng(1)
+    first, second = (rng.normal(size=(2, 3, 8)).astype("float32")
+                     for _ in range(2))
+    block(second, first)
+    block.set_weights([rng.normal(0.0, 0.3, w.shape).astype("float32")
+                       for w in block.get_weights()])
+    weights = rng.normal(size=(2, 3, 8)).astype("float32")
+
+    def gradients(outputs_of_second):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(outputs_of_second() * weights)
+        return tape.gradient(loss, block.trainable_variables)
+
+    streamed = gradients(lambda: block(second, first)[0])
+    whole = gradients(lambda: block(
+        np.concatenate([first, second], axis=1), None)[0][:, 3:])
+    names = [v.path for v in block.trainable_variables]
+    assert any("attention_norm" in name for name in names)
+    for name, got, expected in zip(names, streamed, whole):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5,
+                                   err_msg=name)

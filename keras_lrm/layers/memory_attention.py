@@ -124,6 +124,10 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             or keras.initializers.RandomNormal(stddev=0.02)
         )
         self.supports_masking = False
+        # Whether `call` stops the gradient at `memory`. A pre-norm
+        # `MemoryBlock` stops it before its layer norm instead, so that the
+        # norm's weights still learn from the memory rows.
+        self._stop_memory_gradient = True
 
     def build(self, inputs_shape, memory_shape=None, filled_shape=None,
               position_encoding_shape=None):
@@ -338,8 +342,9 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         position = self.position_scores(query, table, memory_rows,
                                         batch_first=fused)
         # A zero-row memory (memory_length 0) joins nothing.
-        memory = ops.stop_gradient(ops.cast(memory, inputs.dtype)) \
-            if memory_rows else None
+        memory = ops.cast(memory, inputs.dtype) if memory_rows else None
+        if memory is not None and self._stop_memory_gradient:
+            memory = ops.stop_gradient(memory)
         if fused:
             keys, values = self._join_memory(keys, values, memory, None)
             return self._output(self._fused_attention(

@@ -129,6 +129,10 @@ class MemoryBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="attention",
         )
+        # Pre-norm: the memory is a constant before the norm, not after
+        # it (as in Transformer-XL's `pre_lnorm`), so the norm's weights get
+        # the gradient of the memory rows' keys and values too.
+        self.attention._stop_memory_gradient = not self.pre_norm
         self.attention.build(inputs_shape)
 
         def layer_norm(name):
@@ -185,7 +189,7 @@ class MemoryBlock(keras.layers.Layer):
         if self.pre_norm:
             normed = self.attention_norm(inputs)
             normed_memory = None if memory is None \
-                else self.attention_norm(memory)
+                else self.attention_norm(ops.stop_gradient(memory))
             attended, new_cache = self._attend(
                 normed, normed_memory, filled, position_encoding, training,
                 cache)
