@@ -9,6 +9,7 @@ it turns a number of layers into a per-layer list of memory lengths.
 import keras
 
 from keras_lrm.arguments import check_non_negative
+from keras_lrm.arguments import is_int
 
 POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
 
@@ -73,11 +74,12 @@ class Placement:
         elif isinstance(policy, (list, tuple)):
             policy = list(policy)
             for index in policy:
-                if isinstance(index, bool) or not isinstance(index, int):
+                if not is_int(index):
                     raise ValueError(
                         "`policy` as a list must hold integer layer indices. "
                         f"Received: policy={policy!r}"
                     )
+            policy = [int(index) for index in policy]
             if num_long is not None and num_long != len(policy):
                 raise ValueError(
                     "`num_long` must equal the number of indices in "
@@ -90,9 +92,9 @@ class Placement:
                 f"indices. Received: policy={policy!r}"
             )
         if num_long is not None:
-            check_non_negative("num_long", num_long)
-        check_non_negative("long_length", long_length)
-        check_non_negative("short_length", short_length)
+            num_long = check_non_negative("num_long", num_long)
+        long_length = check_non_negative("long_length", long_length)
+        short_length = check_non_negative("short_length", short_length)
         self.policy = policy
         self.num_long = num_long
         self.long_length = long_length
@@ -100,13 +102,12 @@ class Placement:
 
     def long_layers(self, num_layers):
         """Sorted indices of the LRM layers in a stack of `num_layers`."""
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) \
-                or num_layers < 1:
+        if not is_int(num_layers) or num_layers < 1:
             raise ValueError(
                 "`num_layers` must be an integer >= 1. "
                 f"Received: num_layers={num_layers!r}"
             )
-        total = num_layers
+        total = int(num_layers)
         if isinstance(self.policy, list):
             chosen = []
             for index in self.policy:

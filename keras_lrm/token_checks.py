@@ -1,4 +1,4 @@
-"""Token id range checks.
+"""Range checks of token ids and of a memory state's `filled` counts.
 
 Concrete values (NumPy arrays, eager tensors of any backend) are checked at
 once and raise `ValueError`. Symbolic TensorFlow tensors (inside a
@@ -28,17 +28,39 @@ def check_token_ids(token_ids, vocab_size, name="token_ids"):
             f"`{name}` must be integer token ids. Received: dtype={dtype}"
         )
     message = f"`{name}` must lie in [0, vocab_size={vocab_size})"
-    values = _concrete_values(token_ids)
+    return _check_range(token_ids, vocab_size, message)
+
+
+def check_filled(filled):
+    """Returns a memory state's `filled` after checking it is >= 0.
+
+    Checked as `check_token_ids` checks ids: at once for eager values, by a
+    graph assert inside a `tf.function`, not under XLA or a JAX trace.
+    """
+    return _check_range(filled, None,
+                        "`filled` must be >= 0 (a count of real memory rows)")
+
+
+def _check_range(value, high, message):
+    """`value` after checking it lies in `[0, high)` (`high` None: no
+    upper bound); see `check_token_ids` for when and how."""
+    if isinstance(value, keras.Variable):  # a state kept in variables
+        value = value.value
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(value, tf.Variable):
+        value = tf.convert_to_tensor(value)
+    values = _concrete_values(value)
     if values is not None:
-        if values.size and (values.min() < 0 or values.max() >= vocab_size):
+        if values.size and (values.min() < 0 or (
+                high is not None and values.max() >= high)):
             raise ValueError(
                 f"{message}. Received: min={values.min()}, "
                 f"max={values.max()}"
             )
-        return token_ids
-    if _is_tf_tensor(token_ids):
-        return _graph_check(token_ids, vocab_size, message)
-    return token_ids
+        return value
+    if _is_tf_tensor(value):
+        return _graph_check(value, high, message)
+    return value
 
 
 def _is_integer(dtype):
@@ -69,13 +91,13 @@ def _concrete_values(value):
         return None
 
 
-def _graph_check(token_ids, vocab_size, message):
+def _graph_check(value, high, message):
     import tensorflow as tf
-    in_range = tf.logical_and(
-        tf.reduce_all(token_ids >= 0),
-        tf.reduce_all(token_ids < vocab_size))
+    in_range = tf.reduce_all(value >= 0)
+    if high is not None:
+        in_range = tf.logical_and(in_range, tf.reduce_all(value < high))
     check = tf.debugging.Assert(
         in_range, [message + ". Received min/max:",
-                   tf.reduce_min(token_ids), tf.reduce_max(token_ids)])
+                   tf.reduce_min(value), tf.reduce_max(value)])
     with tf.control_dependencies([check]):
-        return tf.identity(token_ids)
+        return tf.identity(value)

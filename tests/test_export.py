@@ -151,6 +151,10 @@ def test_bad_inputs_name_the_input(exported):
     assert "memory_0" in chain and "float32" in chain
     with pytest.raises(tf.errors.InvalidArgumentError, match="`batch_size`"):
         loaded.signatures["initial_memory"](batch_size=tf.constant(0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`filled`"):
+        step(token_ids=ids, **dict(memory, filled=tf.constant([-5, 0])))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`token_ids`"):
+        loaded.signatures["detokenize"](token_ids=tf.constant([[300, 1]]))
     cached = loaded.signatures["step_cached"]
     cache = loaded.signatures["initial_cache"](batch_size=tf.constant(2))
     with pytest.raises(tf.errors.InvalidArgumentError, match="`values_1`"):

@@ -53,6 +53,45 @@ def test_memory_of_wrong_shape_names_memory():
         layer(x, keras.random.normal((2, 5, 8)))
 
 
+@pytest.mark.parametrize("call,argument", [
+    (dict(memory=np.zeros((3, 4, 8))), "`memory`.*batch of `inputs` \\(2\\)"),
+    (dict(filled=np.int32(2)), "`filled`.*\\(batch,\\)"),
+    (dict(filled=np.array([[2], [3]])), "`filled`.*\\(batch,\\)"),
+    (dict(filled=np.array([2, 3, 4])), "`filled`.*batch of `inputs` \\(2\\)"),
+    (dict(position_encoding=np.zeros((3, 8))),
+     "`position_encoding`.*\\(8, 8\\)"),
+])
+def test_call_arguments_that_do_not_fit_name_the_argument(call, argument):
+    """Shapes are checked before any product, so the error names the
+    argument instead of coming from an einsum deep in the layer."""
+    layer = make(memory_length=4)
+    arguments = dict(memory=np.zeros((2, 4, 8), "float32"))
+    arguments.update(call)
+    with pytest.raises(ValueError, match=argument):
+        layer(np.zeros((2, 3, 8), "float32"), **arguments)
+
+
+@pytest.mark.parametrize("shape,message", [
+    ((None, None, None), "known dim"),
+    ((None, 4, 7), "must be even"),
+])
+def test_inputs_width_unknown_or_odd_names_inputs(shape, message):
+    with pytest.raises(ValueError, match=f"`inputs`.*{message}"):
+        MemoryAttention(num_heads=2, key_dim=4, memory_length=2)(
+            keras.Input(batch_shape=shape))
+    with pytest.raises(ValueError, match="`inputs`.*the width it was built"):
+        make(memory_length=2)(np.zeros((1, 3, 6), "float32"))
+
+
+def test_symbolic_call_checks_memory_like_an_eager_call():
+    """A functional model that could not run fails when it is built."""
+    x = keras.Input((None, 8))
+    assert make(memory_length=4)(x, keras.Input((4, 8))).shape == \
+        (None, None, 8)
+    with pytest.raises(ValueError, match="`memory`.*\\(batch, 4, 8\\)"):
+        make(memory_length=4)(x, keras.Input((5, 8)))
+
+
 @pytest.mark.parametrize("kwargs,argument", [
     (dict(num_heads=0, key_dim=4), "num_heads"),
     (dict(num_heads=2, key_dim=4, memory_length=-1), "memory_length"),

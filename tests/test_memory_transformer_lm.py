@@ -96,10 +96,35 @@ def test_memory_that_does_not_fit_names_the_entry():
     (dict(dropout=1.0), "dropout"),
     (dict(placement=[4, 4]), "placement"),
     (dict(placement=Placement("last", 5, 8, 4)), "num_long"),
+    (dict(layer_norm_epsilon=-1.0), "layer_norm_epsilon"),
+    (dict(layer_norm_epsilon=0), "layer_norm_epsilon"),
+    (dict(attention_dropout=-0.1), "attention_dropout"),
+    (dict(pre_norm="yes"), "pre_norm"),
 ])
 def test_bad_config_names_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
         small_lm(**kwargs)
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    """Sizes from NumPy (a sweep's `np.arange`, a config read with it)
+    work, and the config stays plain JSON for `.keras` files."""
+    import json
+
+    model = small_lm(
+        vocab_size=np.int64(40), num_layers=np.int32(2),
+        d_model=np.int64(16), dropout=np.float32(0.1),
+        placement=Placement(list(np.array([1])), np.int64(1), np.int64(12),
+                            np.int64(4)))
+    config = model.get_config()
+    json.dumps(config)
+    assert type(config["vocab_size"]) is int
+    assert type(config["dropout"]) is float
+    assert model.memory_lengths == [4, 12]
+    assert all(type(n) is int for n in model.memory_lengths)
+    listed = small_lm(num_layers=2, placement=list(np.array([3, 5])))
+    assert listed.memory_lengths == [3, 5]
+    json.dumps(listed.get_config())
 
 
 def test_mixed_bfloat16_runs_and_keeps_float32_logits():
@@ -144,6 +169,34 @@ def test_jit_train_step_has_fully_static_shapes():
     first, memory = compiled(ids, ids, memory)
     second, _ = compiled(ids, ids, memory)
     assert np.isfinite([float(first), float(second)]).all()
+
+
+def test_symbolic_calls_check_state_and_give_its_dtypes():
+    """`keras.Input`s get the checks and the dtypes of a real call:
+    `filled` int32, logits float32 under a mixed policy."""
+    stack = MemoryStack(2, num_heads=2, intermediate_dim=8,
+                        placement=[4, 8])
+    x = keras.Input((None, 16))
+    state = {"memory_0": keras.Input((4, 16)),
+             "memory_1": keras.Input((8, 16)),
+             "filled": keras.Input((), dtype="int32")}
+    y, new_state = stack(x, state)
+    assert y.shape == (None, None, 16) and y.dtype == "float32"
+    assert new_state["filled"].dtype == "int32"
+    assert new_state["memory_1"].shape == (None, 8, 16)
+    eager = stack(np.zeros((2, 3, 16), "float32"),
+                  stack.initial_memory(2))[1]
+    assert {k: str(v.dtype) for k, v in new_state.items()} == \
+        {k: keras.backend.standardize_dtype(v.dtype)
+         for k, v in eager.items()}
+    with pytest.raises(ValueError, match="must have the keys"):
+        stack(x, {"memory_0": state["memory_0"]})
+    with pytest.raises(ValueError, match="memory\\['memory_1'\\]"):
+        stack(x, {**state, "memory_1": keras.Input((5, 16))})
+    model = small_lm(dtype="mixed_bfloat16")
+    logits = model(keras.Input((None,), dtype="int32"))
+    assert logits.dtype == "float32"
+    assert model(random_ids(1, 3)).dtype == "float32"
 
 
 def test_stack_alone_with_explicit_lengths():

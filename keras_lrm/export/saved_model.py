@@ -93,6 +93,11 @@ class MemoryModule(tf.Module):
                 message=f"`token_ids` must be < vocab_size="
                         f"{self.vocab_size}"),
         ]
+        if "filled" in specs:
+            checks.append(tf.debugging.assert_non_negative(
+                inputs["filled"],
+                message="`filled` must be >= 0 (a count of real memory "
+                        "rows)"))
         for name, spec in specs.items():
             shape = tf.shape(inputs[name])
             checks.append(tf.debugging.assert_equal(
@@ -159,7 +164,15 @@ class MemoryModule(tf.Module):
 
     def _detokenize(self, token_ids):
         table = tf.constant([bytes([i]) for i in range(256)])
-        pieces = tf.gather(table, tf.clip_by_value(token_ids, 0, 255))
+        checks = [
+            tf.debugging.assert_non_negative(
+                token_ids, message="`token_ids` must be >= 0"),
+            tf.debugging.assert_less(
+                token_ids, tf.constant(256, tf.int32),
+                message="`token_ids` must be < 256 (bytes)"),
+        ]
+        with tf.control_dependencies(checks):
+            pieces = tf.gather(table, token_ids)
         return {"text": tf.strings.reduce_join(pieces, axis=-1)}
 
 

@@ -21,7 +21,7 @@ class CachedCalls:
         dtype = dtype or self.compute_dtype
         return ops.zeros(shape, dtype), ops.zeros(shape, dtype)
 
-    def _check_cache(self, cache):
+    def _check_cache(self, cache, batch=None):
         expected = (self.num_heads, self.memory_length, self.key_dim)
         if not isinstance(cache, (tuple, list)) or len(cache) != 2:
             raise ValueError(
@@ -30,11 +30,12 @@ class CachedCalls:
             )
         for name, tensor in zip(("keys", "values"), cache):
             shape = tuple(tensor.shape)
-            if len(shape) != 4 or shape[1:] != expected:
+            if len(shape) != 4 or shape[1:] != expected or (
+                    None not in (batch, shape[0]) and shape[0] != batch):
                 raise ValueError(
                     f"`cache` {name} of layer '{self.name}' must have shape "
-                    f"(batch, {', '.join(map(str, expected))}). Received: "
-                    f"shape={shape}"
+                    f"(batch, {', '.join(map(str, expected))}), with the "
+                    f"batch of `inputs` ({batch}). Received: shape={shape}"
                 )
 
     def call_with_cache(self, inputs, cache, filled=None,
@@ -61,7 +62,9 @@ class CachedCalls:
         of a generation step's time on a CPU). Only the new cache, the last
         `M` rows, is written.
         """
-        self._check_cache(cache)
+        self._check_cache(cache, tuple(inputs.shape)[0])
+        filled = self._checked_call(inputs, None, filled, position_encoding,
+                                    memory_rows=self.memory_length)
         rows = self.memory_length
         query, keys, values, table = self._project(inputs, rows,
                                                    position_encoding)

@@ -6,6 +6,7 @@ from keras import ops
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_rate
+from keras_lrm.layers import call_checks
 from keras_lrm.layers.attention_cache import CachedCalls
 from keras_lrm.layers.attention_terms import attention_mask
 from keras_lrm.layers.attention_terms import cheaper_from_queries
@@ -89,12 +90,17 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
                  attention_dropout=0.0, clamp_len=None, use_bias=False,
                  kernel_initializer=None, flash_attention=None, **kwargs):
         super().__init__(**kwargs)
-        check_positive("num_heads", num_heads)
-        check_positive("key_dim", key_dim)
-        check_non_negative("memory_length", memory_length)
-        check_rate("attention_dropout", attention_dropout)
+        num_heads = check_positive("num_heads", num_heads)
+        key_dim = check_positive("key_dim", key_dim)
+        memory_length = check_non_negative("memory_length", memory_length)
+        attention_dropout = check_rate("attention_dropout", attention_dropout)
         if clamp_len is not None:
-            check_positive("clamp_len", clamp_len)
+            clamp_len = check_positive("clamp_len", clamp_len)
+        if not isinstance(use_bias, bool):
+            raise ValueError(
+                f"`use_bias` must be True or False. Received: "
+                f"use_bias={use_bias!r}"
+            )
         if flash_attention is not None and \
                 not isinstance(flash_attention, bool):
             raise ValueError(
@@ -131,12 +137,8 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
 
     def build(self, inputs_shape, memory_shape=None, filled_shape=None,
               position_encoding_shape=None):
+        call_checks.check_inputs_shape(self.name, inputs_shape)
         dim = inputs_shape[-1]
-        if dim is None:
-            raise ValueError(
-                "The last dimension of `inputs` must be known. "
-                f"Received: inputs_shape={inputs_shape}"
-            )
         self.dim = dim
         heads, depth = self.num_heads, self.key_dim
 
@@ -180,18 +182,25 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         return ops.reshape(projected, shape + (self.num_heads,
                                                self.key_dim))
 
-    def _memory_rows(self, memory):
-        if memory is None:
-            return 0
-        shape = tuple(memory.shape)
-        if len(shape) != 3 or shape[1] != self.memory_length or \
-                shape[2] not in (None, self.dim):
-            raise ValueError(
-                f"`memory` of layer '{self.name}' must have shape (batch, "
-                f"{self.memory_length}, {self.dim}). Received: "
-                f"memory.shape={shape}"
-            )
-        return self.memory_length
+    def check_call_shapes(self, inputs_shape, memory_shape=None,
+                          filled_shape=None, position_encoding_shape=None,
+                          memory_rows=None):
+        """Raises `ValueError` naming the call argument whose static shape
+        does not fit this layer (`call_checks.check_call_shapes`)."""
+        call_checks.check_call_shapes(
+            self.name, self.memory_length, self.dim, inputs_shape,
+            memory_shape, filled_shape, position_encoding_shape, memory_rows)
+
+    def _checked_call(self, inputs, memory, filled, position_encoding,
+                      memory_rows=None):
+        """`filled` as a tensor, once every argument's shape is checked."""
+        if filled is not None:
+            filled = ops.convert_to_tensor(filled)
+        self.check_call_shapes(*(
+            None if value is None else tuple(value.shape)
+            for value in (inputs, memory, filled, position_encoding)),
+            memory_rows=memory_rows)
+        return filled
 
     def attention_scores(self, query, keys, position, mask):
         """Scaled, masked float32 scores `(heads, batch, T, K)`.
@@ -330,7 +339,9 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
 
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
              training=None):
-        memory_rows = self._memory_rows(memory)
+        filled = self._checked_call(inputs, memory, filled,
+                                    position_encoding)
+        memory_rows = 0 if memory is None else self.memory_length
         num_queries = ops.shape(inputs)[1]
         query, keys, values, table = self._project(inputs, memory_rows,
                                                    position_encoding)
@@ -454,7 +465,10 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             return ops.einsum("nbts,nbsh->btnh", probs, values)
         return ops.transpose(softmax_attention(scores, values), _BATCH_MAJOR)
 
-    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+    def compute_output_shape(self, inputs_shape, memory_shape=None,
+                             filled_shape=None, position_encoding_shape=None):
+        self.check_call_shapes(inputs_shape, memory_shape, filled_shape,
+                               position_encoding_shape)
         return tuple(inputs_shape)
 
     def get_config(self):

@@ -5,7 +5,9 @@ from keras import ops
 
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
+from keras_lrm.layers.call_checks import check_inputs_shape
 from keras_lrm.layers.memory_attention import MemoryAttention
 
 
@@ -83,15 +85,23 @@ class MemoryBlock(keras.layers.Layer):
                  activation="relu", pre_norm=False, layer_norm_epsilon=1e-5,
                  clamp_len=None, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
-        check_positive("num_heads", num_heads)
-        check_positive("intermediate_dim", intermediate_dim)
-        check_non_negative("memory_length", memory_length)
+        num_heads = check_positive("num_heads", num_heads)
+        intermediate_dim = check_positive("intermediate_dim",
+                                          intermediate_dim)
+        memory_length = check_non_negative("memory_length", memory_length)
         if key_dim is not None:
-            check_positive("key_dim", key_dim)
-        check_rate("dropout", dropout)
-        check_rate("attention_dropout", attention_dropout)
+            key_dim = check_positive("key_dim", key_dim)
+        dropout = check_rate("dropout", dropout)
+        attention_dropout = check_rate("attention_dropout", attention_dropout)
+        layer_norm_epsilon = check_positive_number("layer_norm_epsilon",
+                                                   layer_norm_epsilon)
         if clamp_len is not None:
-            check_positive("clamp_len", clamp_len)
+            clamp_len = check_positive("clamp_len", clamp_len)
+        if not isinstance(pre_norm, bool):
+            raise ValueError(
+                f"`pre_norm` must be True or False. Received: "
+                f"pre_norm={pre_norm!r}"
+            )
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.memory_length = memory_length
@@ -109,6 +119,7 @@ class MemoryBlock(keras.layers.Layer):
 
     def build(self, inputs_shape, memory_shape=None, filled_shape=None,
               position_encoding_shape=None):
+        check_inputs_shape(self.name, inputs_shape)
         dim = inputs_shape[-1]
         key_dim = self.key_dim
         if key_dim is None:
@@ -184,6 +195,9 @@ class MemoryBlock(keras.layers.Layer):
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
              training=None, cache=None):
         if memory is not None:
+            # Checked before the pre-norm's layer norm reads it.
+            self.attention.check_call_shapes(tuple(inputs.shape),
+                                             tuple(memory.shape))
             memory = ops.cast(memory, self.compute_dtype)
         drop = self.dropout_layer
         if self.pre_norm:
@@ -214,6 +228,9 @@ class MemoryBlock(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape, memory_shape=None,
                              filled_shape=None, position_encoding_shape=None,
                              cache_shape=None):
+        self.attention.check_call_shapes(
+            inputs_shape, memory_shape, filled_shape, position_encoding_shape,
+            memory_rows=None if cache_shape is None else self.memory_length)
         if cache_shape is not None:
             return tuple(inputs_shape), tuple(cache_shape)
         return (tuple(inputs_shape),

@@ -5,9 +5,12 @@ from keras import ops
 
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import check_positive_number
+from keras_lrm.layers.call_checks import check_inputs_shape
 from keras_lrm.layers.memory_block import MemoryBlock
 from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.placement import Placement
+from keras_lrm.token_checks import check_filled
 
 FILLED = "filled"
 
@@ -32,9 +35,8 @@ def resolve_memory_lengths(placement, num_layers):
                 "`placement` as a list of memory lengths must have one entry "
                 f"per layer ({num_layers}). Received: placement={placement!r}"
             )
-        for length in placement:
-            check_non_negative("placement", length)
-        return list(placement)
+        return [check_non_negative("placement", length)
+                for length in placement]
     raise ValueError(
         "`placement` must be a keras_lrm.Placement or a list of per-layer "
         f"memory lengths. Received: placement={placement!r}"
@@ -106,12 +108,16 @@ class MemoryStack(keras.layers.Layer):
                  activation="relu", pre_norm=False, layer_norm_epsilon=1e-5,
                  clamp_len=None, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
-        check_positive("num_layers", num_layers)
+        num_layers = check_positive("num_layers", num_layers)
+        layer_norm_epsilon = check_positive_number("layer_norm_epsilon",
+                                                   layer_norm_epsilon)
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
-        self.placement = placement
         self.memory_lengths = resolve_memory_lengths(placement, num_layers)
+        # A list of lengths is kept as checked (plain ints for the config).
+        self.placement = placement if isinstance(placement, Placement) \
+            else list(self.memory_lengths)
         self.key_dim = key_dim
         self.dropout = dropout
         self.attention_dropout = attention_dropout
@@ -148,6 +154,7 @@ class MemoryStack(keras.layers.Layer):
         return max(self.memory_lengths)
 
     def build(self, inputs_shape, memory_shape=None):
+        check_inputs_shape(self.name, inputs_shape)
         self.dim = inputs_shape[-1]
         for block in self.blocks:
             block.build(inputs_shape)
@@ -245,10 +252,10 @@ class MemoryStack(keras.layers.Layer):
                     "Received both."
                 )
             self.check_memory(cache, tuple(inputs.shape), "cache", True)
-            filled = cache[FILLED]
+            filled = check_filled(cache[FILLED])
         elif memory is not None:
             self.check_memory(memory, tuple(inputs.shape))
-            filled = memory[FILLED]
+            filled = check_filled(memory[FILLED])
         num_queries = ops.shape(inputs)[1]
         # Without a memory every layer attends to the segment alone.
         rows = [0 if memory is None and cache is None else length
@@ -290,6 +297,22 @@ class MemoryStack(keras.layers.Layer):
         shapes = self._state_shapes(dim, cache_shape is not None)
         return tuple(inputs_shape), {key: (batch,) + rows
                                      for key, rows in shapes.items()}
+
+    def compute_output_spec(self, inputs, memory=None, training=None,
+                            cache=None):
+        """Symbolic outputs: the arguments checked as `call` checks them,
+        and each state entry in its own dtype (`filled` is int32)."""
+        check_inputs_shape(self.name, inputs.shape, self.dim)
+        if cache is not None:
+            self.check_memory(cache, tuple(inputs.shape), "cache", True)
+        elif memory is not None:
+            self.check_memory(memory, tuple(inputs.shape))
+        outputs_shape, state_shapes = self.compute_output_shape(
+            tuple(inputs.shape), cache_shape=None if cache is None else {})
+        state = {key: keras.KerasTensor(
+                     shape, "int32" if key == FILLED else self.compute_dtype)
+                 for key, shape in state_shapes.items()}
+        return keras.KerasTensor(outputs_shape, self.compute_dtype), state
 
     def get_config(self):
         placement = self.placement

@@ -34,8 +34,8 @@ class TokenEmbedding(keras.layers.Layer):
     def __init__(self, vocab_size, dim, tie_weights=True,
                  embeddings_initializer=None, **kwargs):
         super().__init__(**kwargs)
-        check_positive("vocab_size", vocab_size)
-        check_positive("dim", dim)
+        vocab_size = check_positive("vocab_size", vocab_size)
+        dim = check_positive("dim", dim)
         self.vocab_size = vocab_size
         self.dim = dim
         self.tie_weights = tie_weights

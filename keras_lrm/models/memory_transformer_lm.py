@@ -3,6 +3,7 @@
 import keras
 
 from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.layers.memory_stack import MemoryStack
 from keras_lrm.layers.token_embedding import TokenEmbedding
@@ -67,13 +68,16 @@ class MemoryTransformerLM(keras.Model):
                  clamp_len=None, activation="relu", layer_norm_epsilon=1e-5,
                  **kwargs):
         super().__init__(**kwargs)
-        check_positive("vocab_size", vocab_size)
-        check_positive("num_layers", num_layers)
-        check_positive("d_model", d_model)
-        check_positive("num_heads", num_heads)
-        check_positive("d_ff", d_ff)
-        check_positive("segment_length", segment_length)
-        check_rate("dropout", dropout)
+        vocab_size = check_positive("vocab_size", vocab_size)
+        num_layers = check_positive("num_layers", num_layers)
+        d_model = check_positive("d_model", d_model)
+        num_heads = check_positive("num_heads", num_heads)
+        d_ff = check_positive("d_ff", d_ff)
+        segment_length = check_positive("segment_length", segment_length)
+        dropout = check_rate("dropout", dropout)
+        attention_dropout = check_rate("attention_dropout", attention_dropout)
+        layer_norm_epsilon = check_positive_number("layer_norm_epsilon",
+                                                   layer_norm_epsilon)
         if d_model % num_heads:
             raise ValueError(
                 "`d_model` must be divisible by `num_heads`. Received: "
@@ -90,7 +94,6 @@ class MemoryTransformerLM(keras.Model):
         self.num_heads = num_heads
         self.d_ff = d_ff
         self.segment_length = segment_length
-        self.placement = placement
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.pre_norm = pre_norm
@@ -115,6 +118,7 @@ class MemoryTransformerLM(keras.Model):
             dtype=self.dtype_policy,
             name="stack",
         )
+        self.placement = self.stack.placement
         self.embedding_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="embedding_dropout")
         self.output_dropout = keras.layers.Dropout(
@@ -260,3 +264,8 @@ class MemoryTransformerLM(keras.Model):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.vocab_size,)
+
+    def compute_output_spec(self, token_ids, training=None):
+        # Logits are float32 whatever the compute dtype (see `call`).
+        return keras.KerasTensor(
+            self.compute_output_shape(tuple(token_ids.shape)), "float32")
