@@ -71,6 +71,7 @@ def test_text_in_text_out(byte_model):
     ([1, 2], dict(max_new_tokens=0), "`max_new_tokens`"),
     ([1, 2], dict(temperature=-1.0), "`temperature`"),
     ([1, 2], dict(top_k=0), "`top_k`"),
+    ("", {}, "at least one byte"),
 ])
 def test_bad_arguments(byte_model, prompt, kwargs, argument):
     model, _ = byte_model
@@ -83,3 +84,62 @@ def test_bad_arguments(byte_model, prompt, kwargs, argument):
 def test_text_prompt_needs_a_byte_model():
     with pytest.raises(ValueError, match="byte-level"):
         generate(small_lm(), "hello", 3)
+
+
+def test_top_k_of_at_least_the_vocabulary_samples_from_every_token(
+        byte_model):
+    model, _ = byte_model
+    prompt = random_ids(2, 5, vocab=256, seed=2)
+    np.testing.assert_array_equal(
+        generate(model, prompt, 6, top_k=256, seed=3),
+        generate(model, prompt, 6, top_k=1000, seed=3))
+    np.testing.assert_array_equal(
+        generate(model, prompt, 6, top_k=1000, seed=3),
+        generate(model, prompt, 6, seed=3))
+
+
+def test_a_keras_model_is_compiled_once_and_follows_its_weights():
+    """A second call reuses the compiled step (no retracing), and a
+    runner with other memory lengths uses the weights of the moment."""
+    from keras_lrm.export import generation
+    from tests.helpers import randomize
+
+    model = small_lm(Placement("all", None, 8, 8), vocab_size=256)
+    prompt = random_ids(1, 5, vocab=256, seed=6)
+    generate(model, prompt, 4, seed=0)
+    runner = generation._KERAS_RUNNERS[model][None]
+    traces = runner._step.experimental_get_tracing_count()
+    generate(model, prompt, 4, seed=1)
+    assert runner._step.experimental_get_tracing_count() == traces
+    longer = [12, 12, 12]
+    generate(model, prompt, 4, seed=0, memory_lengths=longer)
+    randomize(model, seed=9)
+    fresh = generate(model.with_memory_lengths(longer), prompt, 4, seed=0)
+    np.testing.assert_array_equal(
+        generate(model, prompt, 4, seed=0, memory_lengths=longer), fresh)
+
+
+def test_word_prompt_is_continued_on_its_line(monkeypatch):
+    """A word prompt without a final newline does not end in `<eos>`, and
+    the continuation joins it with a space."""
+    from keras_lrm.data.tokenizer_words import WordTokenizer
+    from keras_lrm.export import generation
+
+    tokenizer = WordTokenizer.build([b"the cat sat\n"], progress=False)
+    model = small_lm(vocab_size=tokenizer.vocab_size)
+    seen = []
+    real = generation.generate
+
+    def spy(model, ids, *args, **kwargs):
+        seen.append(np.asarray(ids))
+        return real(model, ids, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "generate", spy)
+    text = generation.generate_text(model, "the cat", 4,
+                                    tokenizer=tokenizer, temperature=0)
+    assert seen[-1][0, -1] != tokenizer.eos_id
+    assert seen[-1].shape == (1, 2)
+    assert text.startswith((" ", "\n"))
+    generation.generate_text(model, "the cat\n", 4, tokenizer=tokenizer,
+                             temperature=0)
+    assert seen[-1][0, -1] == tokenizer.eos_id

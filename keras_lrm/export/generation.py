@@ -7,24 +7,40 @@ cache (`call_with_cache`), so a step projects only its own token, not every
 memory row again.
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
 from keras_lrm.export.saved_model import read_metadata
 
+# Compiled runners of Keras models, kept while the model lives: a second
+# `generate` call on the same model does not trace and compile again.
+_KERAS_RUNNERS = weakref.WeakKeyDictionary()
+
 
 class _KerasRunner:
     """Steps a `MemoryTransformerLM` on its cache (XLA, per input shape)."""
 
     def __init__(self, model, memory_lengths=None):
+        self.source = None
         if memory_lengths is not None:
+            # A copy with other lengths: `refresh` gives it the weights the
+            # model has when it is used, not when the copy was made.
+            self.source = weakref.ref(model)
             model = model.with_memory_lengths(memory_lengths)
         self.model = model
         self.vocab_size = model.vocab_size
         self.segment_length = model.segment_length
         self._step = tf.function(model.call_with_cache, jit_compile=True,
                                  reduce_retracing=False)
+
+    def refresh(self):
+        source = self.source and self.source()
+        if source is not None:
+            self.model.set_weights(source.get_weights())
+        return self
 
     def initial_memory(self, batch_size):
         return self.model.initial_cache(batch_size)
@@ -70,7 +86,12 @@ def _runner(model, memory_lengths):
     if isinstance(model, str):
         model = tf.saved_model.load(model)
     if hasattr(model, "call_with_memory"):
-        return _KerasRunner(model, memory_lengths)
+        # A Placement's repr holds its policy and lengths.
+        key = None if memory_lengths is None else repr(memory_lengths)
+        runners = _KERAS_RUNNERS.setdefault(model, {})
+        if key not in runners:
+            runners[key] = _KerasRunner(model, memory_lengths)
+        return runners[key].refresh()
     if memory_lengths is not None:
         raise ValueError(
             "`memory_lengths` applies to Keras models; an export has the "
@@ -92,6 +113,11 @@ def _prompt_ids(prompt, vocab_size):
             )
         encoded = [t.encode("utf-8") if isinstance(t, str) else t
                    for t in texts]
+        if not min(len(t) for t in encoded):
+            raise ValueError(
+                "A text `prompt` must hold at least one byte: the first "
+                "token is sampled after reading it. Received: an empty text"
+            )
         if len({len(t) for t in encoded}) != 1:
             raise ValueError(
                 "Every text of a `prompt` batch must have the same number "
@@ -122,7 +148,7 @@ def sample_next(logits, temperature, top_k, rng):
     if temperature == 0:
         return logits.argmax(axis=-1).astype(np.int32)
     scaled = logits.astype(np.float64) / temperature
-    if top_k:
+    if top_k and top_k < scaled.shape[-1]:
         cutoff = np.sort(scaled, axis=-1)[:, -top_k][:, None]
         scaled = np.where(scaled < cutoff, -np.inf, scaled)
     scaled -= scaled.max(axis=-1, keepdims=True)
@@ -147,7 +173,8 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
             byte-level model, or token ids `(time,)` / `(batch, time)`.
         max_new_tokens: tokens to generate.
         temperature: softmax temperature; 0 picks the most likely token.
-        top_k: sample among the `top_k` most likely tokens only.
+        top_k: sample among the `top_k` most likely tokens only (all of
+            them when `top_k` is at least the vocabulary size).
         seed: seed of the sampler; a fixed seed gives the same output.
         memory_lengths: (Keras models) generate with other memory lengths.
         segment_length: prompt tokens per call.
@@ -195,13 +222,25 @@ def generate_text(model, prompt, max_new_tokens, tokenizer=None, **kwargs):
     Byte-level models need no tokenizer. Other models take the
     `keras_lrm.data` tokenizer they were trained with (an export carries it
     in its assets: `keras_lrm.data.load_tokenizer(f"{path}/assets")`).
+
+    Returns the continuation, to be appended to the prompt as it is
+    (`prompt + text`): with a word tokenizer, a prompt that does not end a
+    line is continued on that line (its last `<eos>` is dropped) and the
+    text starts with the space between two words.
     """
     if tokenizer is None or tokenizer.name == "bytes":
         return generate(model, prompt, max_new_tokens, **kwargs)
     data = prompt.encode("utf-8") if isinstance(prompt, str) else prompt
     ids = tokenizer.tokenize([data]).to_tensor().numpy()
+    open_line = tokenizer.name == "words" and not data.endswith(b"\n")
+    if open_line and ids.shape[1] > 1:
+        ids = ids[:, :-1]  # the `<eos>` the tokenizer ends every line with
     tokens = generate(model, ids, max_new_tokens, **kwargs)
     text = tokenizer.detokenize(tf.ragged.constant(tokens.tolist()))
     text = text.numpy()[0] if hasattr(text, "numpy") else text[0]
-    return text.decode("utf-8", errors="replace") \
+    text = text.decode("utf-8", errors="replace") \
         if isinstance(text, bytes) else text
+    if open_line and data.strip() and not data[-1:].isspace() and \
+            not text.startswith("\n"):
+        text = " " + text
+    return text
