@@ -203,6 +203,26 @@ def load_manifest(directory, verify="size"):
             f"{path} records an unknown dtype {data['dtype']!r}; expected "
             f"one of {DTYPES}."
         )
+    _check_splits(path, data["splits"])
     manifest = Manifest(directory, data)
     manifest.verify(verify)
     return manifest
+
+
+def _check_splits(path, splits):
+    """Raises `CorruptDataError` naming `path` unless `splits` has the
+    structure `Manifest` documents (valid JSON of another shape)."""
+    entry_keys = ("name", "num_records", "num_tokens", "size_bytes")
+    well_formed = isinstance(splits, dict) and all(
+        isinstance(info, dict) and isinstance(info.get("num_tokens"), int)
+        and isinstance(info.get("files"), list)
+        and all(isinstance(entry, dict) and all(k in entry
+                                                for k in entry_keys)
+                for entry in info["files"])
+        for info in splits.values())
+    if not well_formed:
+        raise CorruptDataError(
+            f"{path} is damaged: its `splits` are not `{{split: "
+            f"{{'num_tokens', 'files': [{{{', '.join(entry_keys)}, "
+            f"'sha256'}}]}}}}`. Prepare the data again."
+        )

@@ -103,3 +103,21 @@ def test_damaged_preparation_is_prepared_again(prepared, tmp_path):
                     chunk_size=1000, shard_tokens=5000, progress=False)
     assert load_manifest(again.directory, verify="checksum")
     assert again.splits == manifest.splits
+
+
+def test_manifest_of_another_shape_is_named_and_prepared_again(prepared,
+                                                               tmp_path):
+    """Valid JSON with the required keys but damaged `splits`."""
+    corpus, manifest = prepared
+    path = os.path.join(manifest.directory, "manifest.json")
+    with open(path) as f:
+        data = json.load(f)
+    for damaged in [None, {"train": {"files": None}},
+                    {"train": {"num_tokens": 5, "files": [{"name": "x"}]}}]:
+        with open(path, "w") as f:
+            json.dump({**data, "splits": damaged}, f)
+        with pytest.raises(CorruptDataError, match="manifest.json is damaged"):
+            load_manifest(manifest.directory)
+    again = prepare(corpus, ByteTokenizer(), output_dir=str(tmp_path),
+                    chunk_size=1000, shard_tokens=5000, progress=False)
+    assert again.splits == manifest.splits
