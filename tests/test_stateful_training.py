@@ -132,6 +132,19 @@ def test_evaluation_on_the_cache_gives_the_losses_of_the_memory(
     np.testing.assert_allclose(result["nll"], losses.mean(), rtol=1e-5)
 
 
+def test_reset_memory_callback_starts_every_predict_afresh(source):
+    layout = train_layout(source.num_tokens, 2, 8)
+    data = stream_dataset(source, layout).take(2)
+    model = StatefulLM(tiny_lm(), 2)
+    compile_for_test(model)
+    first, second = (model.predict(data, verbose=0,
+                                   callbacks=[ResetMemory()])
+                     for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    carried = model.predict(data, verbose=0)
+    assert not np.allclose(carried, first)
+
+
 def test_reset_memory_callback_empties_memory_at_each_epoch(source):
     layout = train_layout(source.num_tokens, 2, 8)
     data = stream_dataset(source, layout).take(1).repeat()
@@ -222,3 +235,42 @@ def test_resumed_run_continues_its_streams_exactly(tmp_path):
     c = keras.saving.load_model(f"{fresh.run_dir}/model.keras")
     assert any(not np.allclose(x, y, atol=1e-6)
                for x, y in zip(a.get_weights(), c.get_weights()))
+
+
+def test_resuming_with_another_batch_size_names_the_memory(source,
+                                                           tmp_path):
+    from keras_lrm.training.checkpoint import StreamCheckpoint
+
+    layout = train_layout(source.num_tokens, 2, 8)
+    model = StatefulLM(tiny_lm(), 2)
+    compile_for_test(model)
+    saver = StreamCheckpoint(str(tmp_path), model)
+    model.fit(stream_dataset(source, layout).take(1), verbose=0,
+              callbacks=[saver])
+    other = StatefulLM(tiny_lm(), 4)
+    compile_for_test(other)
+    with pytest.raises(ValueError, match="memory checkpoint.*batch_size=4"):
+        StreamCheckpoint(str(tmp_path), other).restore()
+
+
+@pytest.mark.parametrize("flags,argument", [
+    (["--train_steps", "-5"], "train_steps"),
+    (["--steps_per_execution", "0"], "steps_per_execution"),
+    (["--sample_tokens", "0"], "sample_tokens"),
+    (["--dropout", "1.5"], "dropout"),
+    (["--learning_rate", "-1"], "learning_rate"),
+    (["--strategy", "gpus"], "strategy"),
+    (["--placement", "top"], "placement"),
+])
+def test_bad_recipe_flags_fail_before_anything_runs(flags, argument):
+    from keras_lrm.training.cli import parse_experiment
+
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        parse_experiment(Experiment(), argv=flags)
+
+
+def test_perplexity_of_a_diverged_model_is_infinite():
+    from keras_lrm.training.evaluation import perplexity
+
+    assert perplexity(800.0) == float("inf")
+    np.testing.assert_allclose(perplexity(1.0), np.e)

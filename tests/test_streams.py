@@ -82,6 +82,20 @@ def test_evaluation_predicts_every_token_exactly_once(prepared):
     np.testing.assert_array_equal(np.concatenate(predicted), tokens[1:])
 
 
+def test_datasets_know_their_length(prepared):
+    """Keras averages `fit`/`evaluate` metrics over the steps it knows
+    of: the filter inside must not hide the number of windows."""
+    manifest, _ = prepared
+    source = StreamSource.from_manifest(manifest, "train")
+    layout = train_layout(source.num_tokens, 2, 8)
+    assert int(stream_dataset(source, layout).cardinality()) == \
+        layout.num_windows
+    assert int(stream_dataset(source, layout, start_window=3)
+               .cardinality()) == layout.num_windows - 3
+    assert len(collect(stream_dataset(source, layout))) == \
+        layout.num_windows
+
+
 def test_layout_errors_name_the_arguments():
     with pytest.raises(ValueError, match="`batch_size`"):
         train_layout(100, 20, 8)

@@ -183,6 +183,10 @@ def stream_dataset(source, layout, rows=None, start_window=0):
 
     dataset = tf.data.Dataset.zip(per_row).enumerate().map(
         lambda index, windows: stack(index, windows))
+    # Known length (the filter hides it): Keras averages `fit`/`evaluate`
+    # metrics over the right number of steps and shows a bar with a total.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(
+        layout.num_windows - start_window))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -116,7 +116,19 @@ class StreamCheckpoint(keras.callbacks.Callback):
         step = self.step
         wanted = os.path.join(memory.directory, f"ckpt-{step}")
         if memory.latest_checkpoint == wanted:
-            memory.checkpoint.restore(wanted).assert_existing_objects_matched()
+            try:
+                memory.checkpoint.restore(wanted) \
+                    .assert_existing_objects_matched()
+            except (AssertionError, ValueError,
+                    tf.errors.InvalidArgumentError) as error:
+                raise ValueError(
+                    f"The memory checkpoint {wanted} does not match this "
+                    "run's memory: the batch size, the number of replicas "
+                    "or the memory lengths differ from the run that saved "
+                    "it. Resume with the same settings, or start afresh "
+                    "with another `--name` or `--checkpoint_dir`. Received: "
+                    f"batch_size={self.stateful.batch_size}"
+                ) from error
         else:
             logging.warning(
                 "No memory checkpoint for step %d in %s: the streams resume "

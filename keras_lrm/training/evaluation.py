@@ -58,4 +58,9 @@ def evaluate_stream(lm, source, batch_size=1, segment_length=None,
     bits = float(metric.result().numpy())
     nll = bits * math.log(2.0)
     return {"nll": nll, "bits_per_token": bits,
-            "perplexity": math.exp(nll), "tokens": predicted}
+            "perplexity": perplexity(nll), "tokens": predicted}
+
+
+def perplexity(nll):
+    """`exp(nll)`; `inf` past the float range (a diverged model)."""
+    return math.exp(nll) if nll < 700.0 else math.inf

@@ -28,6 +28,7 @@ from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.placement import Placement
 from keras_lrm.training.checkpoint import StreamCheckpoint
 from keras_lrm.training.evaluation import evaluate_stream
+from keras_lrm.training.experiment_checks import check_experiment
 from keras_lrm.training.stateful_lm import StatefulLM
 
 
@@ -87,6 +88,9 @@ class Experiment:
     sample_prompt: str = ""
     sample_tokens: int = 200
     verbose: str = "auto"
+
+    def __post_init__(self):
+        check_experiment(self)
 
     def placement_for(self, long_length, short_length):
         num_long = None if self.placement in ("all", "none") \
@@ -173,8 +177,17 @@ def _evaluate(experiment, lm, manifest, split, label):
                                        experiment.short_length):
         lengths = experiment.placement_for(long_length, short_length)
     logging.info("Evaluating %s (%s)", split, label)
+    source = StreamSource.from_manifest(manifest, split)
+    if source.num_tokens < 2:
+        raise ValueError(
+            f"The {split!r} split of {manifest.directory} has "
+            f"{source.num_tokens} tokens; evaluation needs at least 2. "
+            "Give the corpus more text (a `text` corpus splits its files "
+            "by a hash of their paths), or skip this evaluation. Received: "
+            f"{split} tokens={source.num_tokens}"
+        )
     result = evaluate_stream(
-        lm, StreamSource.from_manifest(manifest, split),
+        lm, source,
         batch_size=experiment.eval_batch_size,
         segment_length=experiment.eval_segment_length
         or experiment.segment_length,

@@ -195,11 +195,15 @@ class ResetMemory(keras.callbacks.Callback):
     """Empties a `StatefulLM`'s memories where streams start again.
 
     The training memory at the start of every epoch (a pass over the
-    streams) and the evaluation memory at the start of every evaluation.
+    streams) and the evaluation memory at the start of every evaluation
+    and every `predict` (which reads with the evaluation memory).
     """
 
     def on_epoch_begin(self, epoch, logs=None):
         self.model.reset_memory("train")
 
     def on_test_begin(self, logs=None):
+        self.model.reset_memory("eval")
+
+    def on_predict_begin(self, logs=None):
         self.model.reset_memory("eval")
