@@ -228,9 +228,10 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
     - `step_cached` and `initial_cache`: the same with a key/value cache
       for state (`keys_<l>`, `values_<l>` `[batch, heads, M_l, key_dim]`
       and `filled`; see `MemoryTransformerLM.call_with_cache`): the same
-      logits, but memory rows are not projected again at every call, so
-      one-token generation steps cost far less with long memories. The
-      cache holds about twice the bytes of the memory state.
+      logits, but a call projects only its own tokens (`step` avoids
+      projecting the memory rows of short calls too, through the queries;
+      the cached step was 1.1-1.3x faster at batch 1, docs/generation.md).
+      The cache holds about twice the bytes of the memory state.
     - byte-level models also get `step_text` (`text` string `[batch]` of
       equal byte lengths, plus the state) and `detokenize`, from core
       TensorFlow string ops only.
