@@ -18,7 +18,8 @@ from keras_lrm.version import __version__
 __all__ = ["Placement", "generate", "layers", "models", "__version__"]
 
 
-_LAZY_MODULES = ("data", "distribute", "export", "metrics", "training")
+_LAZY_MODULES = ("data", "distribute", "export", "metrics", "training",
+                 "tuning")
 
 
 def __getattr__(name):

@@ -7,7 +7,8 @@ from keras_lrm.training.experiment import Experiment
 from keras_lrm.training.experiment import run_experiment
 
 
-def parse_experiment(defaults, tiny=None, argv=None, description=None):
+def parse_experiment(defaults, tiny=None, argv=None, description=None,
+                     add_flags=None):
     """Parses recipe flags into an `Experiment`.
 
     Every field of `Experiment` is a flag (`--num_layers 12`,
@@ -20,9 +21,17 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None):
         tiny: dict of field overrides applied by `--tiny`.
         argv: arguments (default `sys.argv[1:]`).
         description: help text.
+        add_flags: optional `function(parser)` adding a recipe's own flags;
+            then returns `(experiment, their values as a dict)`.
     """
+    own, parents = set(), []
+    if add_flags is not None:
+        recipe_flags = argparse.ArgumentParser(add_help=False)
+        add_flags(recipe_flags)
+        own = set(vars(recipe_flags.parse_args([])))
+        parents = [recipe_flags]
     parser = argparse.ArgumentParser(
-        description=description,
+        description=description, parents=parents,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--tiny", action="store_true",
                         help="small model and data for a quick end-to-end run")
@@ -35,13 +44,15 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None):
         else:
             parser.add_argument(flag, type=type(value), default=None,
                                 help=f"default {value!r}")
-    args = parser.parse_args(argv)
+    args = vars(parser.parse_args(argv))
+    extra = {name: args.pop(name) for name in own}
     experiment = defaults
-    if args.tiny:
+    if args.pop("tiny"):
         experiment = dataclasses.replace(experiment, **(tiny or {}))
-    given = {name: value for name, value in vars(args).items()
-             if name != "tiny" and value is not None}
-    return dataclasses.replace(experiment, **given)
+    given = {name: value for name, value in args.items()
+             if value is not None}
+    experiment = dataclasses.replace(experiment, **given)
+    return experiment if add_flags is None else (experiment, extra)
 
 
 def run_recipe(defaults, tiny, description, argv=None):

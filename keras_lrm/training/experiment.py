@@ -102,7 +102,9 @@ class Experiment:
         return os.path.join(self.checkpoint_dir, self.name)
 
 
-def _precision(experiment, strategy):
+def precision_for(experiment, strategy):
+    """The dtype policy: `precision`, or for "auto" `mixed_bfloat16` on a
+    TPU and float32 elsewhere."""
     if experiment.precision != "auto":
         return experiment.precision
     if isinstance(strategy, tf.distribute.TPUStrategy):
@@ -212,7 +214,8 @@ def run_experiment(experiment):
     """
     keras.utils.set_random_seed(experiment.seed)
     strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
-    keras.mixed_precision.set_dtype_policy(_precision(experiment, strategy))
+    keras.mixed_precision.set_dtype_policy(
+        precision_for(experiment, strategy))
     manifest = prepare_data(experiment)
     train_source = StreamSource.from_manifest(manifest, "train")
     layout = train_layout(train_source.num_tokens, experiment.batch_size,

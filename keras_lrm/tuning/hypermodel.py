@@ -1,0 +1,126 @@
+"""A KerasTuner hypermodel over where the long memories go and how long
+every memory is."""
+
+import dataclasses
+
+import keras
+import keras_tuner
+
+from keras_lrm.placement import POLICIES
+from keras_lrm.training.experiment import build_lm
+from keras_lrm.training.experiment import build_optimizer
+from keras_lrm.training.stateful_lm import ResetMemory
+from keras_lrm.training.stateful_lm import StatefulLM
+
+
+def _check_choices(name, values, allowed=None, minimum=0):
+    values = tuple(values) if isinstance(values, (list, tuple)) else ()
+    bad = [v for v in values if (allowed is not None and v not in allowed)
+           or (allowed is None and (isinstance(v, bool)
+                                    or not isinstance(v, int) or v < minimum))]
+    if not values or bad or len(set(values)) != len(values):
+        wanted = f"values from {allowed}" if allowed is not None \
+            else f"integers >= {minimum}"
+        raise ValueError(
+            f"`{name}` must be a non-empty list of distinct {wanted}. "
+            f"Received: {name}={values or None!r}"
+        )
+    return list(values)
+
+
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def state_bytes(memory_lengths, d_model, dtype="float32"):
+    """Bytes of one stream's memory state: every layer's memory rows of
+    `d_model` values in `dtype`, and the int32 `filled`."""
+    itemsize = _ITEMSIZE[keras.backend.standardize_dtype(dtype)]
+    return sum(memory_lengths) * d_model * itemsize + 4
+
+
+class MemoryHyperModel(keras_tuner.HyperModel):
+    """Rae & Razavi's question as a search: which placement and which
+    memory lengths give the best loss for a model.
+
+    Each trial builds the `Experiment`'s model (`keras_lrm.training`) with a
+    `Placement` whose policy, number of long memories and lengths are
+    hyperparameters, wraps it in a `StatefulLM` (memory carried from batch
+    to batch) and trains it with `fit`, adding `ResetMemory` so that every
+    epoch and every validation starts its streams empty. Search on the
+    validation metric of the `StatefulLM`: `"val_bpc"` for bytes,
+    `"val_perplexity"` for words (exact over the predicted tokens, where
+    `val_loss` averages batches). `state_bytes` gives the cost the paper
+    trades against the loss: the bytes of one stream's memory state.
+
+    Args:
+        experiment: a `keras_lrm.training.Experiment` for everything but the
+            placement (sizes, dropout, optimizer, `batch_size`,
+            `jit_compile`, `steps_per_execution`).
+        vocab_size: the tokenizer's vocabulary size.
+        policies: placement policies to try (`Placement`'s).
+        num_long: numbers of long-memory layers to try (<= `num_layers`).
+        long_lengths: long memory lengths to try.
+        short_lengths: short memory lengths to try.
+        metric: `"bpc"` or `"perplexity"`, as `StatefulLM`.
+        **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
+
+    Example:
+
+    >>> hypermodel = MemoryHyperModel(experiment, 256, num_long=[1, 2],
+    ...                               long_lengths=[512, 1024])
+    >>> tuner = keras_tuner.RandomSearch(
+    ...     hypermodel, objective=keras_tuner.Objective("val_bpc", "min"),
+    ...     max_trials=8, directory="tuning")
+    >>> tuner.search(train, epochs=1, steps_per_epoch=500,
+    ...              validation_data=valid)
+
+    Reference:
+        Rae & Razavi, "Do Transformers Need Deep Long-Range Memory?",
+        ACL 2020.
+    """
+
+    def __init__(self, experiment, vocab_size,
+                 policies=("interleaved", "first", "last", "middle"),
+                 num_long=(1,), long_lengths=(512,), short_lengths=(128,),
+                 metric="bpc", **kwargs):
+        super().__init__(**kwargs)
+        self.experiment = experiment
+        self.vocab_size = vocab_size
+        self.policies = _check_choices("policies", policies, POLICIES)
+        self.num_long = _check_choices("num_long", num_long, minimum=0)
+        if max(self.num_long) > experiment.num_layers:
+            raise ValueError(
+                f"`num_long` must be <= num_layers={experiment.num_layers}. "
+                f"Received: num_long={self.num_long!r}"
+            )
+        self.long_lengths = _check_choices("long_lengths", long_lengths)
+        self.short_lengths = _check_choices("short_lengths", short_lengths)
+        self.metric = metric
+
+    def trial_experiment(self, hp):
+        """The trial's `Experiment` and `Placement`: this hypermodel's
+        experiment with the placement and lengths of `hp` (registering
+        them as hyperparameters)."""
+        experiment = dataclasses.replace(
+            self.experiment,
+            placement=hp.Choice("policy", self.policies),
+            num_long=hp.Choice("num_long", self.num_long),
+            long_length=hp.Choice("long_length", self.long_lengths),
+            short_length=hp.Choice("short_length", self.short_lengths))
+        return experiment, experiment.placement_for(
+            experiment.long_length, experiment.short_length)
+
+    def build(self, hp):
+        experiment, _ = self.trial_experiment(hp)
+        lm = build_lm(experiment, self.vocab_size)
+        model = StatefulLM(lm, experiment.batch_size, metric=self.metric)
+        model.compile(optimizer=build_optimizer(experiment),
+                      jit_compile=experiment.jit_compile,
+                      steps_per_execution=experiment.steps_per_execution)
+        return model
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, ResetMemory) for c in callbacks):
+            callbacks.append(ResetMemory())
+        return model.fit(*args, callbacks=callbacks, **kwargs)

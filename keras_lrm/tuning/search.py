@@ -1,0 +1,108 @@
+"""A memory search on prepared data: the `recipes/tune.py` job."""
+
+import json
+import logging
+import os
+
+import keras
+import keras_tuner
+
+from keras_lrm.arguments import check_positive
+from keras_lrm.data.files import atomic_write
+from keras_lrm.data.streams import StreamSource
+from keras_lrm.data.streams import distribute_streams
+from keras_lrm.data.streams import eval_layout
+from keras_lrm.data.streams import train_layout
+from keras_lrm.distribute import resolve_strategy
+from keras_lrm.training.experiment import metric_for
+from keras_lrm.training.experiment import precision_for
+from keras_lrm.training.experiment import prepare_data
+from keras_lrm.tuning.hypermodel import MemoryHyperModel
+from keras_lrm.tuning.hypermodel import state_bytes
+
+
+def run_search(experiment, max_trials=8, **choices):
+    """Searches placements and memory lengths; returns every trial, best
+    first (also written to `<checkpoint_dir>/<name>/tuning.json`).
+
+    Each trial trains the experiment's model for `train_steps` windows (at
+    most one pass over the training split) and is scored on the validation
+    split (its first `eval_tokens` tokens, or all of it), memory carried,
+    every token once. The tuner's own state lives in
+    `<checkpoint_dir>/<name>/tuner/`: a rerun with the same settings
+    continues the search where it stopped.
+
+    Args:
+        experiment: a `keras_lrm.training.Experiment`.
+        max_trials: trials to run.
+        **choices: `MemoryHyperModel`'s `policies`, `num_long`,
+            `long_lengths`, `short_lengths`.
+    """
+    check_positive("max_trials", max_trials)
+    keras.utils.set_random_seed(experiment.seed)
+    strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
+    policy = precision_for(experiment, strategy)
+    keras.mixed_precision.set_dtype_policy(policy)
+    manifest = prepare_data(experiment)
+    metric = metric_for(manifest)
+    hypermodel = MemoryHyperModel(experiment, manifest.vocab_size,
+                                  metric=metric, **choices)
+    train_source = StreamSource.from_manifest(manifest, "train")
+    layout = train_layout(train_source.num_tokens, experiment.batch_size,
+                          experiment.segment_length)
+    steps = min(experiment.train_steps, layout.num_windows)
+    if steps < experiment.train_steps:
+        logging.warning("Each trial trains %d steps (one pass), not %d.",
+                        steps, experiment.train_steps)
+    valid_source = StreamSource.from_manifest(manifest, "valid")
+    valid_tokens = min(experiment.eval_tokens or valid_source.num_tokens,
+                       valid_source.num_tokens)
+    # The StatefulLM's batch is fixed: validation reads as many streams.
+    valid_layout = eval_layout(valid_tokens, experiment.batch_size,
+                               experiment.segment_length)
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=keras_tuner.Objective(f"val_{metric}", "min"),
+        max_trials=max_trials, seed=experiment.seed,
+        distribution_strategy=strategy,
+        directory=experiment.run_dir, project_name="tuner")
+    tuner.search(
+        distribute_streams(strategy, train_source, layout), epochs=1,
+        steps_per_epoch=steps, shuffle=False,
+        validation_data=distribute_streams(strategy, valid_source,
+                                           valid_layout),
+        validation_steps=valid_layout.num_windows,
+        verbose=_verbose(experiment.verbose))
+    trials = [_trial_record(trial, hypermodel, metric, policy)
+              for trial in tuner.oracle.get_best_trials(max_trials)]
+    results = {"metric": metric, "train_steps": steps,
+               "valid_tokens": valid_tokens, "trials": trials}
+    atomic_write(os.path.join(experiment.run_dir, "tuning.json"),
+                 json.dumps(results, indent=2))
+    _print_table(trials, metric)
+    return results
+
+
+def _trial_record(trial, hypermodel, metric, policy):
+    values = dict(trial.hyperparameters.values)
+    experiment, placement = hypermodel.trial_experiment(
+        trial.hyperparameters)
+    lengths = placement.memory_lengths(experiment.num_layers)
+    dtype = keras.mixed_precision.Policy(policy).compute_dtype
+    return {"trial": trial.trial_id, metric: trial.score,
+            "hyperparameters": values, "memory_lengths": lengths,
+            "state_bytes": state_bytes(lengths, experiment.d_model, dtype)}
+
+
+def _print_table(trials, metric):
+    print(f"{'valid ' + metric:>12}  {'state KiB':>9}  memory lengths  "
+          "(best first)", flush=True)
+    for trial in trials:
+        score = trial[metric]
+        shown = "failed" if score is None else f"{score:.4f}"
+        print(f"{shown:>12}  {trial['state_bytes'] / 1024:9.1f}  "
+              f"{trial['memory_lengths']}", flush=True)
+
+
+def _verbose(value):
+    return int(value) if str(value).isdigit() else value
+

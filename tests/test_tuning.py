@@ -1,0 +1,66 @@
+"""KerasTuner over placements and memory lengths."""
+
+import json
+import os
+
+import keras_tuner
+import numpy as np
+import pytest
+
+from keras_lrm import Placement
+from keras_lrm.training import Experiment
+from keras_lrm.training import StatefulLM
+from keras_lrm.tuning import MemoryHyperModel
+from keras_lrm.tuning import state_bytes
+from tests.test_recipes import run
+
+SMALL = Experiment(num_layers=4, d_model=16, num_heads=2, d_ff=32,
+                   batch_size=2, segment_length=8)
+
+
+def test_each_trial_builds_the_placement_it_names():
+    hypermodel = MemoryHyperModel(SMALL, 40, policies=["last", "first"],
+                                  num_long=[1, 2], long_lengths=[24],
+                                  short_lengths=[4, 8])
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("policy", "first")
+    hp.Fixed("num_long", 2)
+    hp.Fixed("short_length", 8)
+    model = hypermodel.build(hp)
+    assert isinstance(model, StatefulLM)
+    assert model.lm.memory_lengths == [24, 24, 8, 8]
+    assert set(hp.values) == {"policy", "num_long", "long_length",
+                              "short_length"}
+    assert state_bytes(model.lm.memory_lengths, 16) == 64 * 16 * 4 + 4
+    assert state_bytes([8], 16, "bfloat16") == 8 * 16 * 2 + 4
+
+
+@pytest.mark.parametrize("kwargs,argument", [
+    (dict(policies=["top"]), "policies"),
+    (dict(policies=[]), "policies"),
+    (dict(num_long=[5]), "num_long"),
+    (dict(long_lengths=[-1]), "long_lengths"),
+    (dict(short_lengths=[8, 8]), "short_lengths"),
+])
+def test_bad_search_space_names_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        MemoryHyperModel(SMALL, 40, **kwargs)
+
+
+@pytest.mark.slow
+def test_tune_recipe_searches_and_ranks_trials(tmp_path):
+    results = run("tune", tmp_path, "--max_trials", "2")
+    trials = results["trials"]
+    assert results["metric"] == "bpc" and len(trials) == 2
+    scores = [trial["bpc"] for trial in trials]
+    assert np.isfinite(scores).all() and scores == sorted(scores)
+    for trial in trials:
+        values = trial["hyperparameters"]
+        placement = Placement(values["policy"], values["num_long"],
+                              values["long_length"], values["short_length"])
+        assert trial["memory_lengths"] == placement.memory_lengths(2)
+        assert trial["state_bytes"] == \
+            sum(trial["memory_lengths"]) * 32 * 4 + 4
+    saved = json.loads(open(os.path.join(
+        tmp_path, "checkpoints", "tune-tiny", "tuning.json")).read())
+    assert saved == results
