@@ -117,6 +117,14 @@ def test_a_keras_model_is_compiled_once_and_follows_its_weights():
     fresh = generate(model.with_memory_lengths(longer), prompt, 4, seed=0)
     np.testing.assert_array_equal(
         generate(model, prompt, 4, seed=0, memory_lengths=longer), fresh)
+    # The cache of runners does not keep the model alive.
+    import gc
+    import weakref
+
+    alive = weakref.ref(model)
+    del model, runner
+    gc.collect()
+    assert alive() is None
 
 
 def test_word_prompt_is_continued_on_its_line(monkeypatch):

@@ -21,25 +21,36 @@ _KERAS_RUNNERS = weakref.WeakKeyDictionary()
 
 
 class _KerasRunner:
-    """Steps a `MemoryTransformerLM` on its cache (XLA, per input shape)."""
+    """Steps a `MemoryTransformerLM` on its cache (XLA, per input shape).
+
+    Kept in `_KERAS_RUNNERS` while the model lives, so it holds the model
+    weakly (a strong reference would keep the model alive for ever). With
+    other `memory_lengths` it owns a copy of the model with those lengths.
+    """
 
     def __init__(self, model, memory_lengths=None):
-        self.source = None
+        self.source = weakref.ref(model)
+        self._copy = None
         if memory_lengths is not None:
-            # A copy with other lengths: `refresh` gives it the weights the
-            # model has when it is used, not when the copy was made.
-            self.source = weakref.ref(model)
-            model = model.with_memory_lengths(memory_lengths)
-        self.model = model
+            self._copy = model.with_memory_lengths(memory_lengths)
         self.vocab_size = model.vocab_size
         self.segment_length = model.segment_length
-        self._step = tf.function(model.call_with_cache, jit_compile=True,
+
+        def step(token_ids, cache):
+            return self.model.call_with_cache(token_ids, cache)
+
+        self._step = tf.function(step, jit_compile=True,
                                  reduce_retracing=False)
 
+    @property
+    def model(self):
+        return self.source() if self._copy is None else self._copy
+
     def refresh(self):
-        source = self.source and self.source()
-        if source is not None:
-            self.model.set_weights(source.get_weights())
+        """Gives the copy the weights the model has now, not when the copy
+        was made."""
+        if self._copy is not None:
+            self._copy.set_weights(self.source().get_weights())
         return self
 
     def initial_memory(self, batch_size):
