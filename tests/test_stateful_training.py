@@ -246,7 +246,7 @@ def test_resuming_with_another_batch_size_names_the_memory(source,
     compile_for_test(model)
     saver = StreamCheckpoint(str(tmp_path), model)
     model.fit(stream_dataset(source, layout).take(1), verbose=0,
-              callbacks=[saver])
+              shuffle=False, callbacks=[saver])
     other = StatefulLM(tiny_lm(), 4)
     compile_for_test(other)
     with pytest.raises(ValueError, match="memory checkpoint.*batch_size=4"):
