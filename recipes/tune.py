@@ -40,7 +40,7 @@ def add_search_flags(parser):
     parser.add_argument("--max_trials", type=int, default=8)
     for name, value in CHOICES.items():
         parser.add_argument(
-            f"--search_{name}", dest=name, default=None,
+            f"--search_{name}", default=None,
             help=f"comma-separated values to try; default {value} "
                  f"({TINY_CHOICES[name]} with --tiny)")
 
@@ -52,7 +52,7 @@ def main(argv=None):
     experiment, flags = parse_experiment(DEFAULTS, TINY, args, __doc__,
                                          add_search_flags)
     defaults = TINY_CHOICES if "--tiny" in args else CHOICES
-    choices = {name: (flags[name] or defaults[name]).split(",")
+    choices = {name: (flags[f"search_{name}"] or defaults[name]).split(",")
                for name in CHOICES}
     try:
         numbers = {name: [int(v) for v in values]

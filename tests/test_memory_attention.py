@@ -259,3 +259,13 @@ def test_zero_length_memory_adds_no_keys():
     x = keras.random.normal((2, 3, 8), seed=1)
     np.testing.assert_allclose(layer(x, keras.ops.zeros((2, 0, 8))),
                                layer(x), atol=1e-6)
+
+
+def test_output_shape_before_build():
+    """Keras may ask a layer for shapes before building it."""
+    from keras_lrm.layers import MemoryBlock
+
+    assert MemoryAttention(num_heads=2, key_dim=4, memory_length=4) \
+        .compute_output_shape((2, 3, 8), (2, 4, 8)) == (2, 3, 8)
+    assert MemoryBlock(2, 16, memory_length=4).compute_output_shape(
+        (2, 3, 8), (2, 4, 8)) == ((2, 3, 8), (2, 4, 8))

@@ -12,6 +12,7 @@ from keras_lrm.training import Experiment
 from keras_lrm.training import StatefulLM
 from keras_lrm.tuning import MemoryHyperModel
 from keras_lrm.tuning import state_bytes
+from tests.test_recipes import load_recipe
 from tests.test_recipes import run
 
 SMALL = Experiment(num_layers=4, d_model=16, num_heads=2, d_ff=32,
@@ -33,6 +34,33 @@ def test_each_trial_builds_the_placement_it_names():
                               "short_length"}
     assert state_bytes(model.lm.memory_lengths, 16) == 64 * 16 * 4 + 4
     assert state_bytes([8], 16, "bfloat16") == 8 * 16 * 2 + 4
+
+
+def test_numpy_choices_are_plain_ints():
+    hypermodel = MemoryHyperModel(SMALL, 40, num_long=list(np.array([1, 2])),
+                                  long_lengths=np.array([16]).tolist())
+    assert [type(n) for n in hypermodel.num_long] == [int, int]
+    with pytest.raises(ValueError, match="long_lengths=array"):
+        MemoryHyperModel(SMALL, 40, long_lengths=np.array([16]))
+
+
+def test_search_flags_and_experiment_flags_are_apart():
+    from keras_lrm.training.cli import parse_experiment
+    from keras_lrm.tuning.search import _project_name
+
+    tune = load_recipe("tune")
+    experiment, flags = parse_experiment(
+        Experiment(), argv=["--num_long", "2", "--search_num_long", "1,3"],
+        add_flags=tune.add_search_flags)
+    assert experiment.num_long == 2 and flags["search_num_long"] == "1,3"
+    with pytest.raises(ValueError, match="num_long"):
+        parse_experiment(Experiment(), argv=[], add_flags=lambda parser:
+                         parser.add_argument("--num_long"))
+    # A rerun continues only the search of the same settings.
+    names = {_project_name(experiment, MemoryHyperModel(
+                 experiment, 40, long_lengths=lengths))
+             for lengths in ([512], [512], [256])}
+    assert len(names) == 2
 
 
 @pytest.mark.parametrize("kwargs,argument", [

@@ -212,7 +212,8 @@ def load_manifest(directory, verify="size"):
 def _check_splits(path, splits):
     """Raises `CorruptDataError` naming `path` unless `splits` has the
     structure `Manifest` documents (valid JSON of another shape)."""
-    entry_keys = ("name", "num_records", "num_tokens", "size_bytes")
+    entry_keys = ("name", "num_records", "num_tokens", "size_bytes",
+                  "sha256")
     well_formed = isinstance(splits, dict) and all(
         isinstance(info, dict) and isinstance(info.get("num_tokens"), int)
         and isinstance(info.get("files"), list)
@@ -223,6 +224,6 @@ def _check_splits(path, splits):
     if not well_formed:
         raise CorruptDataError(
             f"{path} is damaged: its `splits` are not `{{split: "
-            f"{{'num_tokens', 'files': [{{{', '.join(entry_keys)}, "
-            f"'sha256'}}]}}}}`. Prepare the data again."
+            f"{{'num_tokens', 'files': [{{{', '.join(entry_keys)}}}]}}}}`. "
+            "Prepare the data again."
         )

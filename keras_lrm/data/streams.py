@@ -196,7 +196,10 @@ def distribute_streams(strategy, source, layout, start_window=0):
     Each input pipeline (one per worker) reads the rows of its replicas and
     hands its replicas their rows in turn, so replica `r` always receives
     the same rows and its memory continues them. With one replica this is
-    `stream_dataset` itself.
+    `stream_dataset` itself. A distributed dataset has no length Keras can
+    see, so with several replicas pass `steps_per_epoch` (`fit`),
+    `validation_steps` and `steps` (`evaluate`): `layout.num_windows`, or
+    fewer. Without them Keras averages its losses over one step too many.
     """
     replicas = strategy.num_replicas_in_sync
     if layout.batch_size % replicas:

@@ -32,10 +32,12 @@ class CachedCalls:
             shape = tuple(tensor.shape)
             if len(shape) != 4 or shape[1:] != expected or (
                     None not in (batch, shape[0]) and shape[0] != batch):
+                same_batch = "" if batch is None else \
+                    f", with the batch of `inputs` ({batch})"
                 raise ValueError(
                     f"`cache` {name} of layer '{self.name}' must have shape "
-                    f"(batch, {', '.join(map(str, expected))}), with the "
-                    f"batch of `inputs` ({batch}). Received: shape={shape}"
+                    f"(batch, {', '.join(map(str, expected))}){same_batch}. "
+                    f"Received: shape={shape}"
                 )
 
     def call_with_cache(self, inputs, cache, filled=None,

@@ -53,6 +53,11 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             `keras.config.disable_flash_attention()` was called before the
             layer was created. `True`: always, and an error where it cannot
             run. `False`: never. Either path computes the same attention.
+        stop_memory_gradient: whether `call` stops the gradient at `memory`
+            (no gradient flows into the memory). `False` for a caller that
+            stops it earlier and wants what lies between to learn: a
+            pre-norm `MemoryBlock` stops it before its layer norm, so the
+            norm's weights learn from the memory rows too.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -88,7 +93,8 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
 
     def __init__(self, num_heads, key_dim, memory_length=0,
                  attention_dropout=0.0, clamp_len=None, use_bias=False,
-                 kernel_initializer=None, flash_attention=None, **kwargs):
+                 kernel_initializer=None, flash_attention=None,
+                 stop_memory_gradient=True, **kwargs):
         super().__init__(**kwargs)
         num_heads = check_positive("num_heads", num_heads)
         key_dim = check_positive("key_dim", key_dim)
@@ -96,11 +102,13 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         attention_dropout = check_rate("attention_dropout", attention_dropout)
         if clamp_len is not None:
             clamp_len = check_positive("clamp_len", clamp_len)
-        if not isinstance(use_bias, bool):
-            raise ValueError(
-                f"`use_bias` must be True or False. Received: "
-                f"use_bias={use_bias!r}"
-            )
+        for name, value in (("use_bias", use_bias),
+                            ("stop_memory_gradient", stop_memory_gradient)):
+            if not isinstance(value, bool):
+                raise ValueError(
+                    f"`{name}` must be True or False. Received: "
+                    f"{name}={value!r}"
+                )
         if flash_attention is not None and \
                 not isinstance(flash_attention, bool):
             raise ValueError(
@@ -130,10 +138,7 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             or keras.initializers.RandomNormal(stddev=0.02)
         )
         self.supports_masking = False
-        # Whether `call` stops the gradient at `memory`. A pre-norm
-        # `MemoryBlock` stops it before its layer norm instead, so that the
-        # norm's weights still learn from the memory rows.
-        self._stop_memory_gradient = True
+        self.stop_memory_gradient = stop_memory_gradient
 
     def build(self, inputs_shape, memory_shape=None, filled_shape=None,
               position_encoding_shape=None):
@@ -187,9 +192,11 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
                           memory_rows=None):
         """Raises `ValueError` naming the call argument whose static shape
         does not fit this layer (`call_checks.check_call_shapes`)."""
+        # Before `build` (Keras may ask for shapes first): the inputs' width.
+        dim = getattr(self, "dim", None) or tuple(inputs_shape)[-1]
         call_checks.check_call_shapes(
-            self.name, self.memory_length, self.dim, inputs_shape,
-            memory_shape, filled_shape, position_encoding_shape, memory_rows)
+            self.name, self.memory_length, dim, inputs_shape, memory_shape,
+            filled_shape, position_encoding_shape, memory_rows)
 
     def _checked_call(self, inputs, memory, filled, position_encoding,
                       memory_rows=None):
@@ -354,7 +361,7 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
                                         batch_first=fused)
         # A zero-row memory (memory_length 0) joins nothing.
         memory = ops.cast(memory, inputs.dtype) if memory_rows else None
-        if memory is not None and self._stop_memory_gradient:
+        if memory is not None and self.stop_memory_gradient:
             memory = ops.stop_gradient(memory)
         if fused:
             keys, values = self._join_memory(keys, values, memory, None)
@@ -481,6 +488,7 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             "clamp_len": self.clamp_len,
             "use_bias": self.use_bias,
             "flash_attention": self.flash_attention,
+            "stop_memory_gradient": self.stop_memory_gradient,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer),
         }

@@ -137,13 +137,13 @@ class MemoryBlock(keras.layers.Layer):
             attention_dropout=self.attention_dropout,
             clamp_len=self.clamp_len,
             kernel_initializer=self.kernel_initializer,
+            # Pre-norm: the memory is a constant before the norm, not after
+            # it (as in Transformer-XL's `pre_lnorm`), so the norm's weights
+            # get the gradient of the memory rows' keys and values too.
+            stop_memory_gradient=not self.pre_norm,
             dtype=self.dtype_policy,
             name="attention",
         )
-        # Pre-norm: the memory is a constant before the norm, not after
-        # it (as in Transformer-XL's `pre_lnorm`), so the norm's weights get
-        # the gradient of the memory rows' keys and values too.
-        self.attention._stop_memory_gradient = not self.pre_norm
         self.attention.build(inputs_shape)
 
         def layer_norm(name):
@@ -228,9 +228,12 @@ class MemoryBlock(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape, memory_shape=None,
                              filled_shape=None, position_encoding_shape=None,
                              cache_shape=None):
-        self.attention.check_call_shapes(
-            inputs_shape, memory_shape, filled_shape, position_encoding_shape,
-            memory_rows=None if cache_shape is None else self.memory_length)
+        if self.built:  # Keras may ask for shapes before `build`
+            self.attention.check_call_shapes(
+                inputs_shape, memory_shape, filled_shape,
+                position_encoding_shape,
+                memory_rows=None if cache_shape is None
+                else self.memory_length)
         if cache_shape is not None:
             return tuple(inputs_shape), tuple(cache_shape)
         return (tuple(inputs_shape),

@@ -29,6 +29,13 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
         recipe_flags = argparse.ArgumentParser(add_help=False)
         add_flags(recipe_flags)
         own = set(vars(recipe_flags.parse_args([])))
+        taken = {field.name for field in dataclasses.fields(Experiment)}
+        clash = own & (taken | {"tiny"})
+        if clash:
+            raise ValueError(
+                "A recipe's own flags must not take the names of Experiment "
+                f"fields. Received: {sorted(clash)}"
+            )
         parents = [recipe_flags]
     parser = argparse.ArgumentParser(
         description=description, parents=parents,

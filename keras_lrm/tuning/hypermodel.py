@@ -6,6 +6,7 @@ import dataclasses
 import keras
 import keras_tuner
 
+from keras_lrm.arguments import is_int
 from keras_lrm.placement import POLICIES
 from keras_lrm.training.experiment import build_lm
 from keras_lrm.training.experiment import build_optimizer
@@ -13,19 +14,23 @@ from keras_lrm.training.stateful_lm import ResetMemory
 from keras_lrm.training.stateful_lm import StatefulLM
 
 
-def _check_choices(name, values, allowed=None, minimum=0):
-    values = tuple(values) if isinstance(values, (list, tuple)) else ()
-    bad = [v for v in values if (allowed is not None and v not in allowed)
-           or (allowed is None and (isinstance(v, bool)
-                                    or not isinstance(v, int) or v < minimum))]
+def _check_choices(name, given, allowed=None):
+    """`given` as a list of plain values (ints >= 0, or names from
+    `allowed`); raises `ValueError` naming `name` otherwise."""
+    values = list(given) if isinstance(given, (list, tuple)) else []
+    if allowed is None:
+        bad = [v for v in values if not is_int(v) or v < 0]
+        values = [int(v) for v in values if is_int(v)]
+    else:
+        bad = [v for v in values if v not in allowed]
     if not values or bad or len(set(values)) != len(values):
         wanted = f"values from {allowed}" if allowed is not None \
-            else f"integers >= {minimum}"
+            else "integers >= 0"
         raise ValueError(
             f"`{name}` must be a non-empty list of distinct {wanted}. "
-            f"Received: {name}={values or None!r}"
+            f"Received: {name}={given!r}"
         )
-    return list(values)
+    return values
 
 
 _ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -57,7 +62,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
             placement (sizes, dropout, optimizer, `batch_size`,
             `jit_compile`, `steps_per_execution`).
         vocab_size: the tokenizer's vocabulary size.
-        policies: placement policies to try (`Placement`'s).
+        policies: placement policies to try (`Placement`'s; `"all"` and
+            `"none"` ignore `num_long`).
         num_long: numbers of long-memory layers to try (<= `num_layers`).
         long_lengths: long memory lengths to try.
         short_lengths: short memory lengths to try.
@@ -87,7 +93,7 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         self.experiment = experiment
         self.vocab_size = vocab_size
         self.policies = _check_choices("policies", policies, POLICIES)
-        self.num_long = _check_choices("num_long", num_long, minimum=0)
+        self.num_long = _check_choices("num_long", num_long)
         if max(self.num_long) > experiment.num_layers:
             raise ValueError(
                 f"`num_long` must be <= num_layers={experiment.num_layers}. "

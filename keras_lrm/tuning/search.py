@@ -1,11 +1,14 @@
 """A memory search on prepared data: the `recipes/tune.py` job."""
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
 
 import keras
 import keras_tuner
+import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
 from keras_lrm.data.files import atomic_write
@@ -29,8 +32,9 @@ def run_search(experiment, max_trials=8, **choices):
     most one pass over the training split) and is scored on the validation
     split (its first `eval_tokens` tokens, or all of it), memory carried,
     every token once. The tuner's own state lives in
-    `<checkpoint_dir>/<name>/tuner/`: a rerun with the same settings
-    continues the search where it stopped.
+    `<checkpoint_dir>/<name>/tuner-<hash of the settings>/`: a rerun with
+    the same settings continues the search where it stopped; other
+    settings start another search. One worker (a TPU, GPUs or a CPU).
 
     Args:
         experiment: a `keras_lrm.training.Experiment`.
@@ -41,6 +45,12 @@ def run_search(experiment, max_trials=8, **choices):
     check_positive("max_trials", max_trials)
     keras.utils.set_random_seed(experiment.seed)
     strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError(
+            "A search runs on one worker (TPU, GPUs or CPU): KerasTuner "
+            "spreads trials over machines itself (its KERASTUNER_* "
+            "variables). Received: strategy=" + repr(experiment.strategy)
+        )
     policy = precision_for(experiment, strategy)
     keras.mixed_precision.set_dtype_policy(policy)
     manifest = prepare_data(experiment)
@@ -64,7 +74,8 @@ def run_search(experiment, max_trials=8, **choices):
         hypermodel, objective=keras_tuner.Objective(f"val_{metric}", "min"),
         max_trials=max_trials, seed=experiment.seed,
         distribution_strategy=strategy,
-        directory=experiment.run_dir, project_name="tuner")
+        directory=experiment.run_dir,
+        project_name=_project_name(experiment, hypermodel))
     tuner.search(
         distribute_streams(strategy, train_source, layout), epochs=1,
         steps_per_epoch=steps, shuffle=False,
@@ -80,6 +91,20 @@ def run_search(experiment, max_trials=8, **choices):
                  json.dumps(results, indent=2))
     _print_table(trials, metric)
     return results
+
+
+def _project_name(experiment, hypermodel):
+    """`tuner-<hash>` of what a trial depends on: a rerun with the same
+    settings continues its search, one with other settings (a length to
+    try, a model size, the steps) starts its own."""
+    settings = dataclasses.asdict(experiment)
+    for name in ("verbose", "checkpoint_dir", "log_dir", "export_dir",
+                 "sample_prompt", "sample_tokens", "save_every"):
+        settings.pop(name)
+    settings["choices"] = [hypermodel.policies, hypermodel.num_long,
+                           hypermodel.long_lengths, hypermodel.short_lengths]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    return f"tuner-{digest.hexdigest()[:12]}"
 
 
 def _trial_record(trial, hypermodel, metric, policy):

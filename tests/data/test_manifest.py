@@ -113,7 +113,11 @@ def test_manifest_of_another_shape_is_named_and_prepared_again(prepared,
     with open(path) as f:
         data = json.load(f)
     for damaged in [None, {"train": {"files": None}},
-                    {"train": {"num_tokens": 5, "files": [{"name": "x"}]}}]:
+                    {"train": {"num_tokens": 5, "files": [{"name": "x"}]}},
+                    {**data["splits"], "train": {**data["splits"]["train"],
+                     "files": [{k: v for k, v in entry.items()
+                                if k != "sha256"} for entry in
+                               data["splits"]["train"]["files"]]}}]:
         with open(path, "w") as f:
             json.dump({**data, "splits": damaged}, f)
         with pytest.raises(CorruptDataError, match="manifest.json is damaged"):
