@@ -166,7 +166,8 @@ def metric_for(manifest):
         else "perplexity"
 
 
-def _verbose(experiment):
+def verbose_for(experiment):
+    """Keras' `verbose` from the flag: "auto", or an int given as text."""
     value = experiment.verbose
     return int(value) if str(value).isdigit() else value
 
@@ -196,7 +197,7 @@ def _evaluate(experiment, lm, manifest, split, label):
         memory_lengths=lengths,
         max_tokens=experiment.eval_tokens or None,
         jit_compile=experiment.jit_compile,
-        verbose=_verbose(experiment))
+        verbose=verbose_for(experiment))
     unit = metric_for(manifest)
     value = result["bits_per_token"] if unit == "bpc" \
         else result["perplexity"]
@@ -257,7 +258,7 @@ def run_experiment(experiment):
             history = model.fit(
                 dataset, initial_epoch=epoch, epochs=epoch + 1,
                 steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                verbose=_verbose(experiment))
+                verbose=verbose_for(experiment))
             if model.stop_training:
                 raise RuntimeError(
                     f"Training stopped at step {checkpoint.step} (NaN loss).")

@@ -20,6 +20,7 @@ from keras_lrm.distribute import resolve_strategy
 from keras_lrm.training.experiment import metric_for
 from keras_lrm.training.experiment import precision_for
 from keras_lrm.training.experiment import prepare_data
+from keras_lrm.training.experiment import verbose_for
 from keras_lrm.tuning.hypermodel import MemoryHyperModel
 from keras_lrm.tuning.hypermodel import state_bytes
 
@@ -82,7 +83,7 @@ def run_search(experiment, max_trials=8, **choices):
         validation_data=distribute_streams(strategy, valid_source,
                                            valid_layout),
         validation_steps=valid_layout.num_windows,
-        verbose=_verbose(experiment.verbose))
+        verbose=verbose_for(experiment))
     trials = [_trial_record(trial, hypermodel, metric, policy)
               for trial in tuner.oracle.get_best_trials(max_trials)]
     results = {"metric": metric, "train_steps": steps,
@@ -126,8 +127,4 @@ def _print_table(trials, metric):
         shown = "failed" if score is None else f"{score:.4f}"
         print(f"{shown:>12}  {trial['state_bytes'] / 1024:9.1f}  "
               f"{trial['memory_lengths']}", flush=True)
-
-
-def _verbose(value):
-    return int(value) if str(value).isdigit() else value
 
