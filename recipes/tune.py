@@ -6,7 +6,8 @@ the model with one placement policy, number of long memories and pair of
 lengths, and is scored on validation bits per byte with the memory carried.
 Prints every trial, best first, with the bytes of memory state one stream
 carries, and writes checkpoints/tune/tuning.json. A rerun continues the
-search (the tuner's state is in checkpoints/tune/tuner/).
+search of the same settings (the tuner's state is in
+checkpoints/tune/tuner-<hash of the settings>/).
 
     python recipes/tune.py --max_trials 8
     python recipes/tune.py --tiny                 # a smoke run

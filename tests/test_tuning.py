@@ -69,6 +69,7 @@ def test_search_flags_and_experiment_flags_are_apart():
     (dict(num_long=[5]), "num_long"),
     (dict(long_lengths=[-1]), "long_lengths"),
     (dict(short_lengths=[8, 8]), "short_lengths"),
+    (dict(metric="accuracy"), "metric"),
 ])
 def test_bad_search_space_names_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):

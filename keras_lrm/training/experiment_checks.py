@@ -11,13 +11,13 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.distribute import STRATEGIES
+from keras_lrm.placement import POLICIES
 
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
             "segment_length", "eval_batch_size", "steps_per_execution",
             "save_every", "sample_tokens")
 RATES = ("dropout", "attention_dropout")
-PLACEMENTS = ("all", "none", "interleaved", "first", "last", "middle")
 
 
 def check_experiment(experiment):
@@ -49,8 +49,8 @@ def check_experiment(experiment):
             f"`strategy` must be one of {STRATEGIES}. Received: "
             f"strategy={experiment.strategy!r}"
         )
-    if experiment.placement not in PLACEMENTS:
+    if experiment.placement not in POLICIES:
         raise ValueError(
-            f"`placement` must be one of {PLACEMENTS}. Received: "
+            f"`placement` must be one of {POLICIES}. Received: "
             f"placement={experiment.placement!r}"
         )

@@ -10,6 +10,7 @@ from keras_lrm.arguments import is_int
 from keras_lrm.placement import POLICIES
 from keras_lrm.training.experiment import build_lm
 from keras_lrm.training.experiment import build_optimizer
+from keras_lrm.training.stateful_lm import METRICS
 from keras_lrm.training.stateful_lm import ResetMemory
 from keras_lrm.training.stateful_lm import StatefulLM
 
@@ -101,6 +102,12 @@ class MemoryHyperModel(keras_tuner.HyperModel):
             )
         self.long_lengths = _check_choices("long_lengths", long_lengths)
         self.short_lengths = _check_choices("short_lengths", short_lengths)
+        if metric not in METRICS:
+            # Checked here: in `build` it would fail every trial in turn.
+            raise ValueError(
+                f"`metric` must be one of {tuple(METRICS)}. Received: "
+                f"metric={metric!r}"
+            )
         self.metric = metric
 
     def trial_experiment(self, hp):
