@@ -18,6 +18,7 @@ from keras_lrm.data.corpora import TFDSCorpus
 from keras_lrm.data.corpora import WikiText103Corpus
 from keras_lrm.data.corpora import enwik8_bounds
 from keras_lrm.data.corpora import get_corpus
+from keras_lrm.data.manifest import naming_damaged_shards
 from keras_lrm.data.tfrecords import CorruptDataError
 from keras_lrm.data.tfrecords import Manifest
 from keras_lrm.data.tfrecords import decode_record
@@ -51,6 +52,7 @@ __all__ = [
     "get_tokenizer",
     "load_manifest",
     "load_tokenizer",
+    "naming_damaged_shards",
     "prepare",
     "read_tokens",
 ]

@@ -6,6 +6,7 @@ the record length and, per split, every shard with its size and sha256, so
 that a reader can catch a missing, truncated or corrupted shard.
 """
 
+import contextlib
 import json
 import os
 
@@ -130,6 +131,33 @@ class Manifest:
         counts = {split: info["num_tokens"]
                   for split, info in self.splits.items()}
         return f"Manifest({self.directory!r}, num_tokens={counts})"
+
+
+@contextlib.contextmanager
+def naming_damaged_shards(manifest):
+    """Names the shard behind a failed read inside the `with` block.
+
+    TensorFlow reports a record that fails its checksum as `DataLossError:
+    corrupted record at N`, without the file. A shard damaged in place
+    keeps its size, so the default `verify="size"` check lets it through
+    until training reads it. On such an error (or one caused by it) this
+    checks every shard's sha256 and raises `CorruptDataError` naming the
+    damaged one; if all match, the original error goes on.
+
+    >>> with naming_damaged_shards(manifest):
+    ...     model.fit(stream_dataset(source, layout), ...)
+    """
+    try:
+        yield
+    except Exception as error:
+        if not any(isinstance(e, tf.errors.DataLossError)
+                   for e in (error, error.__cause__)):
+            raise
+        try:
+            manifest.verify("checksum")
+        except CorruptDataError as damaged:
+            raise damaged from error
+        raise
 
 
 def _verify_file(path, entry, mode):

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_lrm.data.corpora import get_corpus
 from keras_lrm.data.files import atomic_write
+from keras_lrm.data.manifest import naming_damaged_shards
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import train_layout
@@ -189,15 +190,16 @@ def _evaluate(experiment, lm, manifest, split, label):
             "by a hash of their paths), or skip this evaluation. Received: "
             f"{split} tokens={source.num_tokens}"
         )
-    result = evaluate_stream(
-        lm, source,
-        batch_size=experiment.eval_batch_size,
-        segment_length=experiment.eval_segment_length
-        or experiment.segment_length,
-        memory_lengths=lengths,
-        max_tokens=experiment.eval_tokens or None,
-        jit_compile=experiment.jit_compile,
-        verbose=verbose_for(experiment))
+    with naming_damaged_shards(manifest):
+        result = evaluate_stream(
+            lm, source,
+            batch_size=experiment.eval_batch_size,
+            segment_length=experiment.eval_segment_length
+            or experiment.segment_length,
+            memory_lengths=lengths,
+            max_tokens=experiment.eval_tokens or None,
+            jit_compile=experiment.jit_compile,
+            verbose=verbose_for(experiment))
     unit = metric_for(manifest)
     value = result["bits_per_token"] if unit == "bpc" \
         else result["perplexity"]
@@ -255,10 +257,11 @@ def run_experiment(experiment):
                 model.reset_memory("train")
             dataset = distribute_streams(strategy, train_source, layout,
                                          start_window=window)
-            history = model.fit(
-                dataset, initial_epoch=epoch, epochs=epoch + 1,
-                steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                verbose=verbose_for(experiment))
+            with naming_damaged_shards(manifest):
+                history = model.fit(
+                    dataset, initial_epoch=epoch, epochs=epoch + 1,
+                    steps_per_epoch=steps, callbacks=callbacks,
+                    shuffle=False, verbose=verbose_for(experiment))
             if model.stop_training:
                 raise RuntimeError(
                     f"Training stopped at step {checkpoint.step} (NaN loss).")

@@ -5,6 +5,7 @@ import dataclasses
 
 import keras
 import keras_tuner
+import tensorflow as tf
 
 from keras_lrm.arguments import is_int
 from keras_lrm.placement import POLICIES
@@ -136,4 +137,9 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, ResetMemory) for c in callbacks):
             callbacks.append(ResetMemory())
-        return model.fit(*args, callbacks=callbacks, **kwargs)
+        try:
+            return model.fit(*args, callbacks=callbacks, **kwargs)
+        except tf.errors.DataLossError as error:
+            # A damaged shard fails every trial alike: stop the search
+            # (`run_search` then names the shard).
+            raise keras_tuner.errors.FatalError(str(error)) from error

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
 from keras_lrm.data.files import atomic_write
+from keras_lrm.data.manifest import naming_damaged_shards
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import eval_layout
@@ -77,13 +78,14 @@ def run_search(experiment, max_trials=8, **choices):
         distribution_strategy=strategy,
         directory=experiment.run_dir,
         project_name=_project_name(experiment, hypermodel))
-    tuner.search(
-        distribute_streams(strategy, train_source, layout), epochs=1,
-        steps_per_epoch=steps, shuffle=False,
-        validation_data=distribute_streams(strategy, valid_source,
-                                           valid_layout),
-        validation_steps=valid_layout.num_windows,
-        verbose=verbose_for(experiment))
+    with naming_damaged_shards(manifest):
+        tuner.search(
+            distribute_streams(strategy, train_source, layout), epochs=1,
+            steps_per_epoch=steps, shuffle=False,
+            validation_data=distribute_streams(strategy, valid_source,
+                                               valid_layout),
+            validation_steps=valid_layout.num_windows,
+            verbose=verbose_for(experiment))
     trials = [_trial_record(trial, hypermodel, metric, policy)
               for trial in tuner.oracle.get_best_trials(max_trials)]
     results = {"metric": metric, "train_steps": steps,
