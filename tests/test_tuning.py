@@ -36,6 +36,31 @@ def test_each_trial_builds_the_placement_it_names():
     assert state_bytes([8], 16, "bfloat16") == 8 * 16 * 2 + 4
 
 
+def test_a_grid_search_meets_each_placement_once(tmp_path):
+    """`num_long` and the lengths are searched only where the policy uses
+    them: `"all"` has no short memory, `"none"` no long one."""
+    placements = []
+
+    class Placements(keras_tuner.GridSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            _, placement = self.hypermodel.trial_experiment(
+                trial.hyperparameters)
+            placements.append(tuple(placement.memory_lengths(4)))
+            return 0.0
+
+    hypermodel = MemoryHyperModel(SMALL, 40, policies=["all", "none", "last"],
+                                  num_long=[1, 2], long_lengths=[16, 24],
+                                  short_lengths=[4, 8])
+    tuner = Placements(hypermodel, max_trials=100,
+                       objective=keras_tuner.Objective("score", "min"),
+                       directory=str(tmp_path))
+    tuner.search(verbose=0)
+    # all: 2 long lengths; none: 2 short; last: 2 x 2 x 2.
+    assert len(placements) == 12
+    assert len(set(placements)) == 12
+    assert (24, 24, 24, 24) in placements and (4, 4, 4, 4) in placements
+
+
 def test_numpy_choices_are_plain_ints():
     hypermodel = MemoryHyperModel(SMALL, 40, num_long=list(np.array([1, 2])),
                                   long_lengths=np.array([16]).tolist())

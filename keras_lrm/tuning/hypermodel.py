@@ -65,7 +65,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
             `jit_compile`, `steps_per_execution`).
         vocab_size: the tokenizer's vocabulary size.
         policies: placement policies to try (`Placement`'s; `"all"` and
-            `"none"` ignore `num_long`).
+            `"none"` take no `num_long`, `"all"` no short length, `"none"`
+            no long length: those are not searched for them).
         num_long: numbers of long-memory layers to try (<= `num_layers`).
         long_lengths: long memory lengths to try.
         short_lengths: short memory lengths to try.
@@ -114,13 +115,27 @@ class MemoryHyperModel(keras_tuner.HyperModel):
     def trial_experiment(self, hp):
         """The trial's `Experiment` and `Placement`: this hypermodel's
         experiment with the placement and lengths of `hp` (registering
-        them as hyperparameters)."""
-        experiment = dataclasses.replace(
-            self.experiment,
-            placement=hp.Choice("policy", self.policies),
-            num_long=hp.Choice("num_long", self.num_long),
-            long_length=hp.Choice("long_length", self.long_lengths),
-            short_length=hp.Choice("short_length", self.short_lengths))
+        them as hyperparameters).
+
+        `num_long`, `long_length` and `short_length` are conditional on the
+        policies that use them (`"all"` has no short memory, `"none"` no
+        long one, and neither a count), so a search does not spend trials
+        on one placement under values it ignores.
+        """
+        policy = hp.Choice("policy", self.policies)
+        changes = {"placement": policy}
+        for name, choices, skip in (
+                ("num_long", self.num_long, ("all", "none")),
+                ("long_length", self.long_lengths, ("none",)),
+                ("short_length", self.short_lengths, ("all",))):
+            users = [p for p in self.policies if p not in skip]
+            if not users:
+                continue
+            with hp.conditional_scope("policy", users):
+                value = hp.Choice(name, choices)
+            if value is not None:
+                changes[name] = value
+        experiment = dataclasses.replace(self.experiment, **changes)
         return experiment, experiment.placement_for(
             experiment.long_length, experiment.short_length)
 
