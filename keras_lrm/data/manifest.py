@@ -8,6 +8,7 @@ that a reader can catch a missing, truncated or corrupted shard.
 
 import contextlib
 import json
+import logging
 import os
 
 import tensorflow as tf
@@ -153,6 +154,8 @@ def naming_damaged_shards(manifest):
         if not any(isinstance(e, tf.errors.DataLossError)
                    for e in (error, error.__cause__)):
             raise
+        logging.warning("A record of %s failed its check; comparing every "
+                        "shard with its sha256.", manifest.directory)
         try:
             manifest.verify("checksum")
         except CorruptDataError as damaged:
