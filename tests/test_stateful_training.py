@@ -261,6 +261,11 @@ def test_resuming_with_another_batch_size_names_the_memory(source,
     (["--learning_rate", "-1"], "learning_rate"),
     (["--strategy", "gpus"], "strategy"),
     (["--placement", "top"], "placement"),
+    (["--corpus", "enwik9"], "corpus"),
+    (["--tokenizer", "chars"], "tokenizer"),
+    (["--tokenizer", "sentencepiece"], "tokenizer"),
+    (["--precision", "fp16"], "precision"),
+    (["--precision", "int8"], "precision"),
 ])
 def test_bad_recipe_flags_fail_before_anything_runs(flags, argument):
     from keras_lrm.training.cli import parse_experiment

@@ -6,10 +6,13 @@ an evaluation or a training run.
 
 import dataclasses
 
+import keras
+
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
+from keras_lrm.data.corpora import CORPORA
 from keras_lrm.distribute import STRATEGIES
 from keras_lrm.placement import POLICIES
 
@@ -18,6 +21,9 @@ POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
             "segment_length", "eval_batch_size", "steps_per_execution",
             "save_every", "sample_tokens")
 RATES = ("dropout", "attention_dropout")
+# Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
+# its trained model, so it is passed to `prepare` as an instance.
+TOKENIZER_NAMES = ("bytes", "words")
 
 
 def check_experiment(experiment):
@@ -44,13 +50,29 @@ def check_experiment(experiment):
             "`clip_norm` must be >= 0 (0: no clipping). Received: "
             f"clip_norm={experiment.clip_norm!r}"
         )
-    if experiment.strategy not in STRATEGIES:
+    for name, allowed in (("corpus", CORPORA), ("tokenizer", TOKENIZER_NAMES),
+                          ("strategy", STRATEGIES), ("placement", POLICIES)):
+        value = getattr(experiment, name)
+        if value not in allowed:
+            raise ValueError(
+                f"`{name}` must be one of {allowed}. Received: "
+                f"{name}={value!r}"
+            )
+    _check_precision(experiment.precision)
+
+
+def _check_precision(value):
+    """"auto" or a Keras dtype policy that computes in floating point."""
+    if value == "auto":
+        return
+    try:
+        floating = "float" in keras.dtype_policies.DTypePolicy(
+            value).compute_dtype
+    except (TypeError, ValueError):
+        floating = False
+    if not floating:
         raise ValueError(
-            f"`strategy` must be one of {STRATEGIES}. Received: "
-            f"strategy={experiment.strategy!r}"
-        )
-    if experiment.placement not in POLICIES:
-        raise ValueError(
-            f"`placement` must be one of {POLICIES}. Received: "
-            f"placement={experiment.placement!r}"
+            '`precision` must be "auto" or a floating-point Keras dtype '
+            'policy ("float32", "mixed_bfloat16", "mixed_float16", ...). '
+            f"Received: precision={value!r}"
         )
