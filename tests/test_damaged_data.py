@@ -1,12 +1,15 @@
 """A shard damaged in place (same size) is named when training reads it."""
 
 import dataclasses
+import os
 import re
 
 import pytest
 import tensorflow as tf
 
 from keras_lrm.data import CorruptDataError
+from keras_lrm.data import get_corpus
+from keras_lrm.data import prepare
 from keras_lrm.data import naming_damaged_shards
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import stream_dataset
@@ -58,6 +61,54 @@ def test_damaged_shard_is_named_where_tensorflow_does_not(tmp_path):
     assert isinstance(named.value.__cause__, tf.errors.DataLossError)
 
 
+def test_errors_a_data_loss_led_to_are_traced_to_the_shard(tmp_path):
+    manifest = prepare_data(tiny(tmp_path))
+    shard = manifest.files("valid")[0]
+    flip_byte(shard)
+    # Raised while handling the read error (`__context__`), two deep.
+    with pytest.raises(CorruptDataError, match=re.escape(shard)):
+        with naming_damaged_shards(manifest):
+            try:
+                read_all(manifest, "valid")
+            except tf.errors.DataLossError:
+                try:
+                    raise RuntimeError("trial failed")
+                except RuntimeError as failed:
+                    raise ValueError("search failed") from failed
+
+
+def test_the_advice_repairs_the_preparation(tmp_path):
+    experiment = tiny(tmp_path)
+    manifest = prepare_data(experiment)
+    shard = manifest.files("train")[0]
+    with open(shard, "rb") as f:
+        intact = f.read()
+    flip_byte(shard)
+    with pytest.raises(CorruptDataError,
+                       match="Delete it and prepare the data again") as error:
+        with naming_damaged_shards(manifest):
+            read_all(manifest, "train")
+    # `prepare` reuses the same-size shard, as the message says ...
+    prepare_data(experiment)
+    with pytest.raises(CorruptDataError, match=re.escape(shard)):
+        manifest.verify("checksum")
+    # ... unless asked to check checksums, or the shard is deleted.
+    with pytest.raises(ValueError, match="verify_existing='sha'"):
+        prepare(get_corpus("stdlib", max_bytes=60_000), "bytes",
+                output_dir=experiment.data_dir, verify_existing="sha")
+    repaired = prepare(get_corpus("stdlib", max_bytes=60_000), "bytes",
+                       output_dir=experiment.data_dir, progress=False,
+                       verify_existing="checksum")
+    with open(shard, "rb") as f:
+        assert f.read() == intact
+    flip_byte(shard)
+    os.remove(shard)
+    again = prepare_data(experiment)
+    again.verify("checksum")
+    assert again.splits == repaired.splits
+    assert shard in str(error.value)
+
+
 def test_other_errors_go_on_unchanged(tmp_path):
     manifest = prepare_data(tiny(tmp_path))
     loss = tf.errors.DataLossError(None, None, "corrupted record at 12")
@@ -73,11 +124,19 @@ def test_other_errors_go_on_unchanged(tmp_path):
 
 def test_training_and_search_name_the_damaged_shard(tmp_path):
     experiment = tiny(tmp_path)
-    shard = prepare_data(experiment).files("train")[0]
+    manifest = prepare_data(experiment)
+    shard, valid = manifest.files("train")[0], manifest.files("valid")[0]
     flip_byte(shard)
     # `prepare` checks sizes on reuse: the damage is found by the reader.
     with pytest.raises(CorruptDataError, match=re.escape(shard)):
         run_experiment(experiment)
+    # The evaluation before training reads the valid split.
+    flip_byte(shard)  # flipped back: intact again
+    flip_byte(valid)
+    with pytest.raises(CorruptDataError, match=re.escape(valid)):
+        run_experiment(dataclasses.replace(experiment, name="valid"))
+    flip_byte(valid)
+    flip_byte(shard)
     # A search stops at the first trial instead of failing each in turn.
     with pytest.raises(CorruptDataError, match=re.escape(shard)):
         run_search(dataclasses.replace(experiment, name="search"),

@@ -141,9 +141,19 @@ def naming_damaged_shards(manifest):
     TensorFlow reports a record that fails its checksum as `DataLossError:
     corrupted record at N`, without the file. A shard damaged in place
     keeps its size, so the default `verify="size"` check lets it through
-    until training reads it. On such an error (or one caused by it) this
-    checks every shard's sha256 and raises `CorruptDataError` naming the
-    damaged one; if all match, the original error goes on.
+    until training reads it. On such an error (or one it caused, or that
+    was raised while handling it) this checks every shard's sha256 and
+    raises `CorruptDataError` naming the damaged one; if all match, the
+    original error goes on.
+
+    Args:
+        manifest: the `Manifest` of the preparation being read.
+
+    Raises:
+        CorruptDataError: a shard's sha256 differs from the manifest's,
+            chained to the read error.
+
+    Example:
 
     >>> with naming_damaged_shards(manifest):
     ...     model.fit(stream_dataset(source, layout), ...)
@@ -151,8 +161,7 @@ def naming_damaged_shards(manifest):
     try:
         yield
     except Exception as error:
-        if not any(isinstance(e, tf.errors.DataLossError)
-                   for e in (error, error.__cause__)):
+        if not _from_data_loss(error):
             raise
         logging.warning("A record of %s failed its check; comparing every "
                         "shard with its sha256.", manifest.directory)
@@ -161,6 +170,18 @@ def naming_damaged_shards(manifest):
         except CorruptDataError as damaged:
             raise damaged from error
         raise
+
+
+def _from_data_loss(error):
+    """Whether `error` is a `DataLossError` or has one in its chain."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, tf.errors.DataLossError):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or (
+            None if error.__suppress_context__ else error.__context__)
+    return False
 
 
 def _verify_file(path, entry, mode):
@@ -181,7 +202,10 @@ def _verify_file(path, entry, mode):
         if digest != entry["sha256"]:
             raise CorruptDataError(
                 f"Shard {path} has sha256 {digest} but the manifest records "
-                f"{entry['sha256']} (corrupted). Prepare the data again."
+                f"{entry['sha256']} (corrupted in place, same size). Delete "
+                "it and prepare the data again: `prepare` reuses shards "
+                "whose sizes match unless given "
+                "`verify_existing=\"checksum\"`."
             )
 
 

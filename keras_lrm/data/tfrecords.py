@@ -151,8 +151,11 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
         shard_tokens: about this many tokens per shard (whole records).
         splits: the splits to prepare.
         progress: show a progress bar per split and log to stdout.
-        verify_existing: check the sizes of an existing preparation's
-            shards before reusing it (a damaged one is prepared again).
+        verify_existing: how to check an existing preparation's shards
+            before reusing it (a damaged one is prepared again): `True` or
+            `"size"` (their sizes: catches missing and truncated shards),
+            `"checksum"` (also their sha256: catches a shard damaged in
+            place, reading every shard), `False` or `None` (no check).
 
     Returns:
         The `Manifest` of the preparation.
@@ -160,6 +163,7 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
     check_positive("chunk_size", chunk_size)
     check_positive("shard_tokens", shard_tokens)
     splits = _check_splits(splits)
+    verify = _verify_mode(verify_existing)
     corpus_settings = _as_json({"corpus": corpus.get_config(),
                                 "sources": corpus.sources()})
     tokenizer = _resolve_tokenizer(tokenizer, corpus, corpus_settings,
@@ -176,7 +180,7 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
         "chunk_size": chunk_size,
         "shard_tokens": shard_tokens,
     }))
-    existing = _reusable(directory, settings, splits, verify_existing)
+    existing = _reusable(directory, settings, splits, verify)
     if existing is not None:
         _log(f"{directory} is up to date (same corpus, tokenizer, settings "
              "and sources): nothing to prepare.", progress)
@@ -260,13 +264,27 @@ def _as_json(value):
     return json.loads(json.dumps(value))
 
 
-def _reusable(directory, settings, splits, verify_existing):
+def _verify_mode(verify_existing):
+    """`load_manifest`'s `verify` for `prepare`'s `verify_existing`."""
+    if verify_existing is True:
+        return "size"
+    if verify_existing is False or verify_existing is None:
+        return None
+    if isinstance(verify_existing, str) and \
+            verify_existing in ("size", "checksum"):
+        return verify_existing
+    raise ValueError(
+        "`verify_existing` must be True, False, None, \"size\" or "
+        f"\"checksum\". Received: verify_existing={verify_existing!r}"
+    )
+
+
+def _reusable(directory, settings, splits, verify):
     """The existing manifest if it matches `settings`, else `None`."""
     if not tf.io.gfile.exists(os.path.join(directory, MANIFEST_FILE)):
         return None
     try:
-        manifest = load_manifest(
-            directory, verify="size" if verify_existing else None)
+        manifest = load_manifest(directory, verify=verify)
     except ValueError as error:
         logger.warning("Preparing %s again: %s", directory, error)
         return None
