@@ -266,6 +266,7 @@ def test_resuming_with_another_batch_size_names_the_memory(source,
     (["--tokenizer", "sentencepiece"], "tokenizer"),
     (["--precision", "fp16"], "precision"),
     (["--precision", "int8"], "precision"),
+    (["--precision", "float8_e4m3fn"], "precision"),
 ])
 def test_bad_recipe_flags_fail_before_anything_runs(flags, argument):
     from keras_lrm.training.cli import parse_experiment

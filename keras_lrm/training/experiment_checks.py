@@ -24,6 +24,7 @@ RATES = ("dropout", "attention_dropout")
 # Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
 # its trained model, so it is passed to `prepare` as an instance.
 TOKENIZER_NAMES = ("bytes", "words")
+FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
 def check_experiment(experiment):
@@ -62,12 +63,16 @@ def check_experiment(experiment):
 
 
 def _check_precision(value):
-    """"auto" or a Keras dtype policy that computes in floating point."""
+    """"auto" or the name of a Keras dtype policy that computes in a
+    floating type (what `keras.mixed_precision.set_dtype_policy` takes,
+    quantized policies such as `"float8_e4m3fn"` aside)."""
     if value == "auto":
         return
     try:
-        floating = "float" in keras.dtype_policies.DTypePolicy(
-            value).compute_dtype
+        policy = keras.dtype_policies.get(value)
+        floating = isinstance(value, str) and \
+            getattr(policy, "quantization_mode", None) is None and \
+            policy.compute_dtype in FLOATS
     except (TypeError, ValueError):
         floating = False
     if not floating:
