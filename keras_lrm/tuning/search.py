@@ -106,6 +106,10 @@ def _project_name(experiment, hypermodel):
         settings.pop(name)
     settings["choices"] = [hypermodel.policies, hypermodel.num_long,
                            hypermodel.long_lengths, hypermodel.short_lengths]
+    # The shape of the search space: 2 since its lengths and count became
+    # conditional on the policy. A tuner saved with another shape would
+    # mix the two and repeat trials, so it is not resumed.
+    settings["space"] = 2
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     return f"tuner-{digest.hexdigest()[:12]}"
 
