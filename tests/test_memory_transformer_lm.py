@@ -23,6 +23,16 @@ def test_initial_memory_is_empty_with_per_layer_shapes():
     assert model.memory_lengths == [3, 3, 10]
 
 
+def test_summary_gives_every_layer_a_shape():
+    model = small_lm(Placement("last", 1, 10, 3))
+    model(random_ids(2, 4))
+    lines = []
+    model.summary(print_fn=lines.append)
+    table = "\n".join(lines)
+    assert "output_dropout (Dropout)" in table
+    assert " ? " not in table, table
+
+
 def test_longer_evaluation_memory_without_retraining():
     trained = small_lm(Placement("last", 1, 4, 4))
     longer = trained.with_memory_lengths(

@@ -132,7 +132,10 @@ class MemoryTransformerLM(keras.Model):
 
     def build(self, input_shape=None):
         self.embedding.build(input_shape)
-        self.stack.build((None, None, self.d_model))
+        hidden = (None, None, self.d_model)
+        self.stack.build(hidden)
+        self.embedding_dropout.build(hidden)
+        self.output_dropout.build(hidden)
         self.built = True
 
     def initial_memory(self, batch_size):
