@@ -3,6 +3,9 @@
 A corpus is any object with:
 
 - `name`: a short string, the folder name of its preparations;
+- optionally `folder_name`: the folder name instead of `name` when the
+  corpus reads a user's paths (it should then depend on them, so two
+  sources never share a folder: see `folders.py`);
 - `get_config()`: a JSON-able dict, including `name`;
 - `sources()`: a list of `{"name", "size", "sha256"}` dicts fingerprinting
   the raw inputs (TFDS corpora give the dataset version and split sizes);

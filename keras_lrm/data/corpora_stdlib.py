@@ -5,6 +5,7 @@ import sysconfig
 
 from keras_lrm.arguments import check_positive
 from keras_lrm.data.files import fingerprint
+from keras_lrm.data.files import location_key
 from keras_lrm.data.splits import SPLITS
 from keras_lrm.data.splits import check_split
 from keras_lrm.data.splits import split_of_path
@@ -53,6 +54,14 @@ class StdlibCorpus:
         self.max_bytes = max_bytes
         self.root = root
         self._files = None
+
+    @property
+    def folder_name(self):
+        """The folder of its preparations: `stdlib` for this Python's
+        standard library, `stdlib-<hash of root>` for another `root`."""
+        if self.root is None:
+            return self.name
+        return f"{self.name}-{location_key(self.root)}"
 
     @property
     def directory(self):

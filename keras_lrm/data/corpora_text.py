@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras_lrm.data.files import file_size
 from keras_lrm.data.files import fingerprint
 from keras_lrm.data.files import line_blocks
+from keras_lrm.data.files import location_key
 from keras_lrm.data.splits import SPLITS
 from keras_lrm.data.splits import check_split
 from keras_lrm.data.splits import split_bounds
@@ -36,9 +37,14 @@ class TextFilesCorpus:
     Documents are blocks of whole lines of about 1 MiB (a file's last block
     may end without a newline), so large files stream.
 
+    Preparations go to the folder `folder_name`, `<name>-<8 hex digits of
+    a hash of the absolute pattern>` (e.g. `text-1a2b3c4d`), so that two
+    corpora read from different paths never share a folder, and the same
+    path always finds its earlier preparation.
+
     Args:
         pattern: a file, a folder or a glob.
-        name: the corpus name (the folder name of its preparations).
+        name: the corpus name (the start of its preparations' folder name).
 
     Example:
 
@@ -67,6 +73,17 @@ class TextFilesCorpus:
             )
         self.paths = paths
         self._parts = None
+        if all(file_size(path) == 0 for path in paths):
+            raise ValueError(
+                f"The {len(paths)} file(s) matching `pattern` are empty "
+                f"({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''}"
+                f"): a text corpus needs text. Received: pattern={pattern!r}"
+            )
+
+    @property
+    def folder_name(self):
+        """The folder of this corpus's preparations: `<name>-<hash>`."""
+        return f"{self.name}-{location_key(self.pattern)}"
 
     def _split_parts(self):
         """`{split: [(path, start, end)]}`, computed once."""

@@ -9,6 +9,7 @@ import zipfile
 import tensorflow as tf
 
 from keras_lrm.data.files import remove_quietly
+from keras_lrm.data.files import remove_temp_files
 from keras_lrm.data.files import temp_path
 
 TIMEOUT_SECONDS = 20
@@ -20,7 +21,8 @@ def download_file(url, path, timeout=TIMEOUT_SECONDS):
 
     The bytes go to a temporary name beside `path` and are renamed into
     place once complete, so an interrupted download leaves no partial file
-    under `path`.
+    under `path`; the temporaries of an earlier, killed download of `path`
+    are removed (see `files.remove_temp_files`).
 
     Args:
         url: what to fetch (`http://`, `https://` or `file://`).
@@ -39,6 +41,7 @@ def download_file(url, path, timeout=TIMEOUT_SECONDS):
     directory = os.path.dirname(path)
     if directory:
         tf.io.gfile.makedirs(directory)
+    remove_temp_files(directory or ".", {os.path.basename(path)})
     temp = temp_path(path)
     try:
         with tf.io.gfile.GFile(temp, "wb") as out:
@@ -71,14 +74,16 @@ def extract_zip(zip_path, directory):
     """Extracts every file of `zip_path` under `directory`, atomically.
 
     Each member is written under a temporary name and renamed into place;
-    members already present are left alone.
+    members already present are left alone. Temporaries of the members
+    left by a killed extraction are removed first.
 
     Returns:
         The extracted (or already present) file paths.
     """
     paths = []
     with tf.io.gfile.GFile(zip_path, "rb") as raw, \
-            zipfile.ZipFile(raw) as archive:
+            _open_zip(raw, zip_path) as archive:
+        members = []
         for info in archive.infolist():
             if info.is_dir():
                 continue
@@ -88,7 +93,14 @@ def extract_zip(zip_path, directory):
                     f"Unsafe member {info.filename!r} in the archive. "
                     f"Received: zip_path={zip_path!r}"
                 )
-            path = os.path.join(directory, *parts)
+            members.append((info, os.path.join(directory, *parts)))
+        by_folder = {}
+        for _, path in members:
+            by_folder.setdefault(os.path.dirname(path), set()).add(
+                os.path.basename(path))
+        for folder, names in by_folder.items():
+            remove_temp_files(folder, names)
+        for info, path in members:
             paths.append(path)
             if tf.io.gfile.exists(path):
                 continue
@@ -103,3 +115,15 @@ def extract_zip(zip_path, directory):
                 remove_quietly(temp)
                 raise
     return paths
+
+
+def _open_zip(raw, zip_path):
+    """`zipfile.ZipFile(raw)`; a file that is no zip is named."""
+    try:
+        return zipfile.ZipFile(raw)
+    except (zipfile.BadZipFile, tf.errors.OpError, OSError, EOFError) as error:
+        raise ValueError(
+            f"{zip_path} is not a readable zip archive ({error}): a damaged "
+            "or truncated download? Delete it and download it again. "
+            f"Received: zip_path={zip_path!r}"
+        ) from None

@@ -15,44 +15,15 @@ import tensorflow as tf
 
 from keras_lrm.data.files import file_size
 from keras_lrm.data.files import sha256_file
+from keras_lrm.data.manifest_checks import FORMAT_VERSION  # noqa: F401
+from keras_lrm.data.manifest_checks import CorruptDataError
+from keras_lrm.data.manifest_checks import check_manifest_data
+from keras_lrm.data.manifest_checks import shard_name  # noqa: F401
+from keras_lrm.data.manifest_checks import token_dtype  # noqa: F401
 from keras_lrm.data.tokenizers import load_tokenizer
 
-FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 VERIFY_MODES = (None, "size", "checksum")
-DTYPES = ("uint8", "uint16", "int32")
-REQUIRED_KEYS = ("format_version", "vocab_size", "dtype", "chunk_size",
-                 "splits", "tokenizer")
-
-
-class CorruptDataError(ValueError):
-    """A prepared file is missing, truncated, changed or unreadable.
-
-    The message names the file.
-    """
-
-
-def token_dtype(vocab_size):
-    """The narrowest stored dtype for ids in `[0, vocab_size)`.
-
-    `"uint8"` up to 256 ids, `"uint16"` up to 65536, else `"int32"`.
-    """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) \
-            or vocab_size < 1:
-        raise ValueError(
-            "`vocab_size` must be an integer >= 1. "
-            f"Received: vocab_size={vocab_size!r}"
-        )
-    if vocab_size <= 256:
-        return "uint8"
-    if vocab_size <= 65536:
-        return "uint16"
-    return "int32"
-
-
-def shard_name(split, index, count):
-    """`{split}-{index:05d}-of-{count:05d}.tfrecord`."""
-    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
 class Manifest:
@@ -69,9 +40,15 @@ class Manifest:
             "num_tokens", "size_bytes", "sha256"}]}}`.
         tokenizer_config: the tokenizer's `get_config()`.
         corpus_config: the corpus's `get_config()`.
+
+    Raises:
+        CorruptDataError: `data` is not a well-formed manifest (see
+            `manifest_checks.check_manifest_data`); the message names the
+            manifest's path and the field.
     """
 
     def __init__(self, directory, data):
+        check_manifest_data(os.path.join(directory, MANIFEST_FILE), data)
         self.directory = directory
         self.data = data
         self.format_version = data["format_version"]
@@ -221,8 +198,10 @@ def load_manifest(directory, verify="size"):
         The `Manifest`.
 
     Raises:
-        CorruptDataError: the manifest is missing or unreadable, or a shard
-            fails the check; the message names the file.
+        CorruptDataError: the manifest is missing, unreadable or has a
+            field of the wrong type or range (a shard name that is not a
+            plain file name of this folder included), or a shard fails the
+            check; the message names the file (and the field).
         ValueError: the manifest was written by a newer format version.
     """
     if verify not in VERIFY_MODES:
@@ -230,6 +209,12 @@ def load_manifest(directory, verify="size"):
             f"`verify` must be one of {VERIFY_MODES}. "
             f"Received: verify={verify!r}"
         )
+    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+        raise ValueError(
+            "`directory` must be the folder of a preparation (a path). "
+            f"Received: directory={directory!r}"
+        )
+    directory = os.fspath(directory)
     path = os.path.join(directory, MANIFEST_FILE)
     if not tf.io.gfile.exists(path):
         raise CorruptDataError(
@@ -241,44 +226,6 @@ def load_manifest(directory, verify="size"):
             data = json.loads(f.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptDataError(f"Unreadable {path}: {error}") from None
-    if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS):
-        raise CorruptDataError(
-            f"{path} is not a keras_lrm manifest (it needs the keys "
-            f"{REQUIRED_KEYS})."
-        )
-    version = data["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format_version={version!r}, newer than the "
-            f"supported {FORMAT_VERSION}: upgrade keras_lrm or prepare the "
-            "data again."
-        )
-    if data["dtype"] not in DTYPES:
-        raise CorruptDataError(
-            f"{path} records an unknown dtype {data['dtype']!r}; expected "
-            f"one of {DTYPES}."
-        )
-    _check_splits(path, data["splits"])
     manifest = Manifest(directory, data)
     manifest.verify(verify)
     return manifest
-
-
-def _check_splits(path, splits):
-    """Raises `CorruptDataError` naming `path` unless `splits` has the
-    structure `Manifest` documents (valid JSON of another shape)."""
-    entry_keys = ("name", "num_records", "num_tokens", "size_bytes",
-                  "sha256")
-    well_formed = isinstance(splits, dict) and all(
-        isinstance(info, dict) and isinstance(info.get("num_tokens"), int)
-        and isinstance(info.get("files"), list)
-        and all(isinstance(entry, dict) and all(k in entry
-                                                for k in entry_keys)
-                for entry in info["files"])
-        for info in splits.values())
-    if not well_formed:
-        raise CorruptDataError(
-            f"{path} is damaged: its `splits` are not `{{split: "
-            f"{{'num_tokens', 'files': [{{{', '.join(entry_keys)}}}]}}}}`. "
-            "Prepare the data again."
-        )

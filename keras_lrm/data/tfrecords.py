@@ -2,7 +2,19 @@
 
 The format (version 1), which the stream reader relies on:
 
-- Folder `<output_dir>/<corpus.name>/<tokenizer.name>/`.
+- Folder `<output_dir>/<corpus folder>/<tokenizer.name>/`. The corpus
+  folder is the plain corpus name for the fixed public corpora
+  (`stdlib/`, `enwik8/`, `wikitext103/`, `pg19/`, `tiny_shakespeare/`)
+  and the name plus a short hash of where the corpus reads for one read
+  from a user's files (`text-1a2b3c4d/` for `TextFilesCorpus`,
+  `stdlib-1a2b3c4d/` for `StdlibCorpus(root=...)`), so two sources never
+  share a folder; see `folders.py`. A folder holds one preparation: a rerun
+  with the same source reuses it, a changed setting or file content
+  prepares it again in place.
+- The folder is `prepare`'s own: it holds the marker `.keras_lrm_data`,
+  written before anything else. `prepare` refuses a folder holding other
+  files without the marker, and in its own folder only replaces or removes
+  the files named below (and their temporaries).
 - Shards `{split}-{i:05d}-of-{n:05d}.tfrecord`, uncompressed TFRecord files.
   Each record is a serialized `tf.train.Example` with one feature,
   `"tokens"`: a bytes_list holding one value, the token ids as raw
@@ -16,14 +28,17 @@ The format (version 1), which the stream reader relies on:
   `tokenizer.tokenize` of each document (no separator added).
 - `manifest.json` (see `manifest.py`), written last, marks a complete
   preparation; the tokenizer is saved beside it (`tokenizer.json`,
-  `vocab.txt`).
+  `vocab.txt`, `sentencepiece.model`). Its shard names are plain file names
+  of the folder, checked when it is loaded.
+- Temporaries are `<final name>.tmp-<pid>-<machine>-<random>` (shards:
+  `train.tmp-...`); the next run removes those whose writer has ended,
+  never those of a preparation still running (see `files.py`).
 """
 
 import datetime
 import json
 import logging
 import os
-import re
 
 import keras
 import numpy as np
@@ -33,12 +48,16 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.data.files import atomic_write
 from keras_lrm.data.files import remove_quietly
 from keras_lrm.data.files import remove_temp_files
+from keras_lrm.data.folders import claim_folder
+from keras_lrm.data.folders import is_own_name
+from keras_lrm.data.folders import preparation_directory
 from keras_lrm.data.manifest import FORMAT_VERSION
 from keras_lrm.data.manifest import MANIFEST_FILE
 from keras_lrm.data.manifest import CorruptDataError
 from keras_lrm.data.manifest import Manifest
 from keras_lrm.data.manifest import load_manifest
 from keras_lrm.data.manifest import token_dtype
+from keras_lrm.data.manifest_checks import SHARD_PATTERN
 from keras_lrm.data.record_writer import SplitWriter
 from keras_lrm.data.splits import SPLITS
 from keras_lrm.data.tokenizer_base import document_batches
@@ -50,7 +69,7 @@ logger = logging.getLogger("keras_lrm.data")
 
 TF_TYPES = {"uint8": tf.uint8, "uint16": tf.uint16, "int32": tf.int32}
 FEATURES = {"tokens": tf.io.FixedLenFeature([], tf.string)}
-SHARD_PATTERN = re.compile(r"^(train|valid|test)-\d{5}-of-\d{5}\.tfrecord$")
+CORPUS_METHODS = ("get_config", "sources", "texts")
 # Settings that must match for an earlier preparation to be reused.
 REUSE_KEYS = ("corpus", "tokenizer", "vocab_size", "dtype", "chunk_size",
               "shard_tokens", "sources")
@@ -127,8 +146,9 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
             verify_existing=True):
     """Tokenizes `corpus` into TFRecord shards and writes a manifest.
 
-    Writes into `<output_dir>/<corpus.name>/<tokenizer.name>/` (see the
-    module docstring for the format). If a complete preparation with the
+    Writes into `<output_dir>/<corpus folder>/<tokenizer.name>/` (see the
+    module docstring for the folder and the format). If a complete
+    preparation with the
     same corpus config, tokenizer config, `chunk_size`, `shard_tokens`,
     splits and identical `corpus.sources()` is already there, nothing is
     written and its manifest is returned.
@@ -159,7 +179,20 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
 
     Returns:
         The `Manifest` of the preparation.
+
+    Raises:
+        ValueError: a bad argument; a folder that `prepare` did not make
+            (files of its own, or a `manifest.json` that is not ours),
+            named; or a corpus whose prepared splits hold no token at all
+            (its files are empty).
     """
+    _check_corpus(corpus)
+    if not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir):
+        raise ValueError(
+            "`output_dir` must be a folder path (local or `gs://`). "
+            f"Received: output_dir={output_dir!r}"
+        )
+    output_dir = os.fspath(output_dir)
     check_positive("chunk_size", chunk_size)
     check_positive("shard_tokens", shard_tokens)
     splits = _check_splits(splits)
@@ -170,9 +203,9 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
                                    output_dir, progress)
     vocab_size = tokenizer.vocab_size
     dtype = token_dtype(vocab_size)
-    directory = os.path.join(output_dir, corpus.name, tokenizer.name)
-    tf.io.gfile.makedirs(directory)
-    remove_temp_files(directory)
+    directory = preparation_directory(corpus, tokenizer.name, output_dir)
+    claim_folder(directory)
+    remove_temp_files(directory, is_own_name)
     settings = dict(corpus_settings, **_as_json({
         "tokenizer": tokenizer.get_config(),
         "vocab_size": vocab_size,
@@ -193,6 +226,13 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
                                  records_per_shard, dtype)
             writers.append(writer)
             _tokenize_split(corpus, tokenizer, split, writer, progress)
+        if not any(writer.num_tokens for writer in writers):
+            raise ValueError(
+                f"Corpus {corpus.name!r} holds no text in the splits "
+                f"{splits}: its {len(corpus.sources())} source file(s) are "
+                "empty (or hold nothing for these splits). Nothing was "
+                f"prepared. Received: corpus={corpus!r}"
+            )
         shards = {w.split: w.finish() for w in writers}
     except BaseException:
         for writer in writers:
@@ -232,7 +272,7 @@ def _resolve_tokenizer(tokenizer, corpus, corpus_settings, output_dir,
             "`tokenizer` must be a tokenizer, or the name 'bytes' or "
             f"'words'. Received: tokenizer={tokenizer!r}"
         )
-    directory = os.path.join(output_dir, corpus.name, tokenizer)
+    directory = preparation_directory(corpus, tokenizer, output_dir)
     try:
         manifest = load_manifest(directory, verify=None)
         if all(manifest.data.get(key) == value
@@ -244,6 +284,17 @@ def _resolve_tokenizer(tokenizer, corpus, corpus_settings, output_dir,
     _log(f"Building the word vocabulary of {corpus.name} (train split).",
          progress)
     return WordTokenizer.build(corpus.texts("train"), progress=progress)
+
+
+def _check_corpus(corpus):
+    missing = [m for m in CORPUS_METHODS
+               if not callable(getattr(corpus, m, None))]
+    if missing or not isinstance(getattr(corpus, "name", None), str):
+        raise ValueError(
+            "`corpus` must be a corpus (with `name`, `get_config()`, "
+            "`sources()` and `texts(split)`; see `get_corpus`). "
+            f"Received: corpus={corpus!r}"
+        )
 
 
 def _check_splits(splits):

@@ -152,14 +152,15 @@ def test_changed_source_or_settings_prepare_again(tmp_path):
                      chunk_size=256, progress=False)
     assert second.num_tokens("train") == first.num_tokens("train") + 14
     np.testing.assert_array_equal(
-        read_tokens(out + "/text/bytes", "train"),
+        read_tokens(second.directory, "train"),
         direct_tokens(corpus, ByteTokenizer(), "train"))
     # A larger chunk: fewer shards; the stale ones are removed.
     third = prepare(corpus, ByteTokenizer(), output_dir=out,
                     chunk_size=100_000, shard_tokens=100_000,
                     progress=False)
     names = sorted(os.listdir(third.directory))
-    assert names == ["manifest.json", "test-00000-of-00001.tfrecord",
+    assert names == [".keras_lrm_data", "manifest.json",
+                     "test-00000-of-00001.tfrecord",
                      "tokenizer.json", "train-00000-of-00001.tfrecord"]
     # No file of these 12 hashes into valid: an empty split, no shard.
     assert third.splits["valid"] == {"num_tokens": 0, "files": []}
@@ -203,7 +204,7 @@ def test_stale_temp_files_are_removed(tmp_path):
     out = tmp_path / "out"
     directory = out / "stdlib" / "bytes"
     directory.mkdir(parents=True)
-    (directory / "train.tmp-deadbeef").write_bytes(b"half a shard")
+    (directory / "train.tmp-0123456789ab").write_bytes(b"half a shard")
     prepare(corpus, ByteTokenizer(), output_dir=str(out), progress=False)
     assert not [n for n in os.listdir(directory) if ".tmp-" in n]
 
