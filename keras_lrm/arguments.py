@@ -56,3 +56,12 @@ def check_positive_number(name, value):
             f"{name}={value!r}"
         )
     return float(value)
+
+
+def check_batch_size(value, name="batch_size"):
+    """`value` after checking it is a count of streams: an integer >= 1,
+    or a scalar tensor (checked where it is used, e.g. in an export)."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and \
+            not isinstance(value, numbers.Number):
+        return value
+    return check_positive(name, value)

@@ -31,14 +31,60 @@ def check_token_ids(token_ids, vocab_size, name="token_ids"):
     return _check_range(token_ids, vocab_size, message)
 
 
-def check_filled(filled):
-    """Returns a memory state's `filled` after checking it is >= 0.
+def as_token_tensor(token_ids, name="token_ids"):
+    """`token_ids` as a tensor: nested lists and NumPy arrays of integers
+    are converted, as Keras converts NumPy inputs; tensors pass as they
+    are. Raises `ValueError` naming `name` for anything else."""
+    if hasattr(token_ids, "shape") and hasattr(token_ids, "dtype"):
+        return token_ids
+    if isinstance(token_ids, (list, tuple)):
+        try:
+            array = np.asarray(token_ids)
+        except ValueError:  # rows of different lengths
+            array = None
+        if array is None or array.dtype == object:
+            lengths = [len(row) if hasattr(row, "__len__") else 1
+                       for row in token_ids]
+            raise ValueError(
+                f"`{name}` must be a rectangular (batch, time) array of "
+                "integer ids: every row the same length. Received: rows "
+                f"of lengths {lengths[:8]}"
+            )
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(
+                f"`{name}` must be integer token ids. Received: a "
+                f"{type(token_ids).__name__} of {array.dtype}"
+            )
+        return keras.ops.convert_to_tensor(array.astype("int32"))
+    raise ValueError(
+        f"`{name}` must be an int tensor or array of shape (batch, time). "
+        f"Received: {name} of type {type(token_ids).__name__}"
+    )
 
-    Checked as `check_token_ids` checks ids: at once for eager values, by a
-    graph assert inside a `tf.function`, not under XLA or a JAX trace.
+
+def check_filled(filled, memory_length):
+    """Returns a memory state's `filled` after checking its counts.
+
+    `filled` counts the real rows at the end of a memory of
+    `memory_length` rows: integers in `[0, memory_length]`. A float count
+    would be truncated and a larger one clamped without a word, so both are
+    refused. Checked as `check_token_ids` checks ids: at once for eager
+    values, by a graph assert inside a `tf.function`, not under XLA or a
+    JAX trace.
     """
-    return _check_range(filled, None,
-                        "`filled` must be >= 0 (a count of real memory rows)")
+    dtype = getattr(filled, "dtype", None)
+    if dtype is None and isinstance(filled, (list, tuple, np.ndarray)):
+        dtype = np.asarray(filled).dtype
+    if isinstance(filled, float) or (dtype is not None
+                                     and not _is_integer(dtype)):
+        raise ValueError(
+            "`filled` must hold integer counts of real memory rows. "
+            f"Received: filled of dtype {dtype or type(filled).__name__}"
+        )
+    return _check_range(
+        filled, memory_length + 1,
+        f"`filled` must lie in [0, {memory_length}] (a count of real rows "
+        f"of a memory of {memory_length} rows)")
 
 
 def _check_range(value, high, message):

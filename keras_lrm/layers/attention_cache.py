@@ -7,6 +7,7 @@ and docs/design.md, "Key/value cache").
 
 from keras import ops
 
+from keras_lrm.arguments import check_batch_size
 from keras_lrm.layers.attention_terms import attention_mask
 from keras_lrm.layers.attention_terms import last_rows
 
@@ -16,6 +17,7 @@ class CachedCalls:
 
     def initial_cache(self, batch_size, dtype=None):
         """An empty `(keys, values)` cache of `memory_length` rows."""
+        batch_size = check_batch_size(batch_size)
         shape = (batch_size, self.num_heads, self.memory_length,
                  self.key_dim)
         dtype = dtype or self.compute_dtype

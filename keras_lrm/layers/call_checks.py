@@ -26,6 +26,11 @@ def check_inputs_shape(layer, inputs_shape, dim=None):
             f"`inputs` of layer '{layer}' must have shape (batch, T, dim) "
             f"with a known dim. Received: inputs.shape={inputs_shape}"
         )
+    if inputs_shape[1] == 0:
+        raise ValueError(
+            f"`inputs` of layer '{layer}' must hold at least one time step "
+            f"(T >= 1). Received: inputs.shape={inputs_shape}"
+        )
     width = inputs_shape[-1]
     if dim is not None and width != dim:
         raise ValueError(

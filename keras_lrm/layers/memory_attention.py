@@ -17,6 +17,7 @@ from keras_lrm.layers.fused_attention import requirements
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.layers.softmax_attention import softmax_attention
+from keras_lrm.token_checks import check_filled
 
 _MASK_VALUE = -1e9
 # (batch, rows, heads, key_dim) <-> (heads, batch, rows, key_dim)
@@ -202,7 +203,8 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
                       memory_rows=None):
         """`filled` as a tensor, once every argument's shape is checked."""
         if filled is not None:
-            filled = ops.convert_to_tensor(filled)
+            filled = ops.convert_to_tensor(
+                check_filled(filled, self.memory_length))
         self.check_call_shapes(*(
             None if value is None else tuple(value.shape)
             for value in (inputs, memory, filled, position_encoding)),

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_lrm.arguments import check_batch_size
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
@@ -173,6 +174,7 @@ class MemoryStack(keras.layers.Layer):
             dim: model width; defaults to the built width.
             dtype: memory dtype; defaults to the compute dtype.
         """
+        batch_size = check_batch_size(batch_size)
         dim = dim or getattr(self, "dim", None)
         if dim is None:
             raise ValueError(
@@ -189,6 +191,7 @@ class MemoryStack(keras.layers.Layer):
 
     def initial_cache(self, batch_size, dtype=None):
         """An empty cache (see the class doc) for `batch_size` streams."""
+        batch_size = check_batch_size(batch_size)
         if not self.built:
             raise ValueError(
                 "The stack must be built before `initial_cache()`: the "
@@ -252,10 +255,10 @@ class MemoryStack(keras.layers.Layer):
                     "Received both."
                 )
             self.check_memory(cache, tuple(inputs.shape), "cache", True)
-            filled = check_filled(cache[FILLED])
+            filled = check_filled(cache[FILLED], self.max_memory_length)
         elif memory is not None:
             self.check_memory(memory, tuple(inputs.shape))
-            filled = check_filled(memory[FILLED])
+            filled = check_filled(memory[FILLED], self.max_memory_length)
         num_queries = ops.shape(inputs)[1]
         # Without a memory every layer attends to the segment alone.
         rows = [0 if memory is None and cache is None else length
@@ -266,10 +269,13 @@ class MemoryStack(keras.layers.Layer):
         new_memory = {}
         for index, block in enumerate(self.blocks):
             position_encoding = table[max(rows) - rows[index]:]
+            # Layer `l` reads min(filled, M_l) rows: its own count.
+            layer_filled = None if filled is None else ops.minimum(
+                ops.cast(filled, "int32"), rows[index])
             if cache is not None:
                 names = cache_names(index)
                 hidden, layer_cache = block(
-                    hidden, filled=filled,
+                    hidden, filled=layer_filled,
                     position_encoding=position_encoding, training=training,
                     cache=tuple(cache[name] for name in names))
                 new_memory.update(zip(names, layer_cache))
@@ -278,7 +284,7 @@ class MemoryStack(keras.layers.Layer):
             hidden, new_memory[name] = block(
                 hidden,
                 None if memory is None else memory[name],
-                filled=filled,
+                filled=layer_filled,
                 position_encoding=position_encoding,
                 training=training,
             )

@@ -8,7 +8,24 @@ from keras_lrm.arguments import check_rate
 from keras_lrm.layers.memory_stack import MemoryStack
 from keras_lrm.layers.token_embedding import TokenEmbedding
 from keras_lrm.placement import Placement
+from keras_lrm.token_checks import as_token_tensor
 from keras_lrm.token_checks import check_token_ids
+
+
+def check_dimensions(d_model, num_heads):
+    """Raises `ValueError` unless `d_model` splits into `num_heads` heads
+    and is even (sinusoid encodings); what the model checks, for checks
+    of a configuration made before any model is built."""
+    if d_model % num_heads:
+        raise ValueError(
+            "`d_model` must be divisible by `num_heads`. Received: "
+            f"d_model={d_model}, num_heads={num_heads}"
+        )
+    if d_model % 2:
+        raise ValueError(
+            "`d_model` must be even (sinusoid encodings). Received: "
+            f"d_model={d_model}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_lrm")
@@ -78,16 +95,7 @@ class MemoryTransformerLM(keras.Model):
         attention_dropout = check_rate("attention_dropout", attention_dropout)
         layer_norm_epsilon = check_positive_number("layer_norm_epsilon",
                                                    layer_norm_epsilon)
-        if d_model % num_heads:
-            raise ValueError(
-                "`d_model` must be divisible by `num_heads`. Received: "
-                f"d_model={d_model}, num_heads={num_heads}"
-            )
-        if d_model % 2:
-            raise ValueError(
-                "`d_model` must be even (sinusoid encodings). Received: "
-                f"d_model={d_model}"
-            )
+        check_dimensions(d_model, num_heads)
         self.vocab_size = vocab_size
         self.num_layers = num_layers
         self.d_model = d_model
@@ -201,10 +209,11 @@ class MemoryTransformerLM(keras.Model):
         return self._run(token_ids, None, cache, False)
 
     def _run(self, token_ids, memory, cache, training):
-        if len(token_ids.shape) != 2:
+        token_ids = as_token_tensor(token_ids)
+        if len(token_ids.shape) != 2 or token_ids.shape[1] == 0:
             raise ValueError(
-                "`token_ids` must have shape (batch, time). Received: "
-                f"shape={tuple(token_ids.shape)}"
+                "`token_ids` must have shape (batch, time) with time >= 1. "
+                f"Received: shape={tuple(token_ids.shape)}"
             )
         token_ids = check_token_ids(token_ids, self.vocab_size)
         hidden = self.embedding(token_ids)
