@@ -22,6 +22,7 @@ from keras_lrm.data.corpora_stdlib import StdlibCorpus
 from keras_lrm.data.corpora_text import TextFilesCorpus
 from keras_lrm.data.corpora_tfds import TFDSCorpus
 from keras_lrm.data.corpora_wikitext import WikiText103Corpus
+from keras_lrm.data.options import make_with_options
 from keras_lrm.data.splits import SPLITS
 
 CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
@@ -56,9 +57,10 @@ def get_corpus(name, path=None, **kwargs):
     'stdlib'
     """
     if name == "stdlib":
-        return StdlibCorpus(root=path, **kwargs)
+        return make_with_options(StdlibCorpus, kwargs, root=path)
     if name in ("pg19", "tiny_shakespeare"):
-        return TFDSCorpus(name, data_dir=path, **kwargs)
+        return make_with_options(TFDSCorpus, kwargs, name=name,
+                                 data_dir=path)
     if name not in CORPORA:
         raise ValueError(
             f"`name` must be one of {CORPORA}. Received: name={name!r}"
@@ -69,10 +71,10 @@ def get_corpus(name, path=None, **kwargs):
             "Received: path=None"
         )
     if name == "enwik8":
-        return Enwik8Corpus(path, **kwargs)
+        return make_with_options(Enwik8Corpus, kwargs, path=path)
     if name == "wikitext103":
-        return WikiText103Corpus(path, **kwargs)
-    return TextFilesCorpus(path, **kwargs)
+        return make_with_options(WikiText103Corpus, kwargs, directory=path)
+    return make_with_options(TextFilesCorpus, kwargs, pattern=path)
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import zipfile
+import zlib
 
 import tensorflow as tf
 
@@ -74,8 +75,15 @@ class Enwik8Corpus:
             )
         self.path = path
         self.allow_short = bool(allow_short)
-        with tf.io.gfile.GFile(path, "rb") as f:
-            self.is_zip = zipfile.is_zipfile(f)
+        self.is_zip = _is_zip(path)
+        if path.lower().endswith(".zip") and not self.is_zip:
+            raise ValueError(
+                f"{path} is not a zip archive, or a truncated one (a "
+                f"damaged download?): `path` must be `enwik8.zip` holding "
+                f"the member {MEMBER!r}, or the unpacked `enwik8` file. "
+                f"Delete it and download it again from {ENWIK8_URL}. "
+                f"Received: path={path!r}"
+            )
         self.length = self._length()
         self.bounds = enwik8_bounds(self.length, self.allow_short, path)
 
@@ -92,17 +100,28 @@ class Enwik8Corpus:
             if not self.is_zip:
                 yield raw, file_size(self.path)
                 return
-            with zipfile.ZipFile(raw) as archive:
+            with self._archive(raw) as archive:
                 try:
                     info = archive.getinfo(MEMBER)
                 except KeyError:
                     raise ValueError(
-                        f"The zip file holds no member {MEMBER!r} (it holds "
-                        f"{archive.namelist()[:5]}). Received: "
-                        f"path={self.path!r}"
+                        f"{self.path} holds no member {MEMBER!r} (it holds "
+                        f"{archive.namelist()[:5]}): is it enwik8.zip? "
+                        f"Received: path={self.path!r}"
                     ) from None
                 with archive.open(info) as member:
                     yield member, info.file_size
+
+    def _archive(self, raw):
+        try:
+            return zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, EOFError,
+                tf.errors.OpError) as error:
+            raise ValueError(
+                f"{self.path} is not a readable zip archive ({error}): a "
+                "damaged download? Delete it and download it again from "
+                f"{ENWIK8_URL}. Received: path={self.path!r}"
+            ) from None
 
     def split_bytes(self, split):
         """Bytes `texts(split)` yields (a progress bar's total)."""
@@ -115,8 +134,16 @@ class Enwik8Corpus:
         check_split(split)
         start, end = self.bounds[split]
         with self._open() as (stream, _):
-            stream.seek(start)
-            yield from line_blocks(stream, end - start, BLOCK_SIZE)
+            try:
+                stream.seek(start)
+                yield from line_blocks(stream, end - start, BLOCK_SIZE)
+            except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+                # A damaged member fails its CRC or inflation mid-read.
+                raise ValueError(
+                    f"{self.path} is damaged: reading its {split} split "
+                    f"failed ({error}). Delete it and download it again "
+                    f"from {ENWIK8_URL}. Received: path={self.path!r}"
+                ) from None
 
     def sources(self):
         """Name, size and sha256 of the file read."""
@@ -141,3 +168,16 @@ class Enwik8Corpus:
     def __repr__(self):
         return (f"Enwik8Corpus({self.path!r}, "
                 f"allow_short={self.allow_short})")
+
+
+def _is_zip(path):
+    """Whether `path` looks like a zip archive (its end record is found).
+
+    `zipfile.is_zipfile` seeks 22 bytes back from the end, which
+    `tf.io.gfile` refuses for a shorter file; such a file is no zip.
+    """
+    with tf.io.gfile.GFile(path, "rb") as f:
+        try:
+            return zipfile.is_zipfile(f)
+        except tf.errors.OpError:
+            return False

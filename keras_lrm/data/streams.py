@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
+from keras_lrm.data.tfrecords import TF_TYPES
 from keras_lrm.data.tfrecords import decode_record
 
 
@@ -41,6 +42,29 @@ class StreamSource:
     num_tokens: int
     chunk_size: int
     dtype: str
+
+    def __post_init__(self):
+        files = self.files
+        if isinstance(files, (str, bytes)) or \
+                not isinstance(files, (list, tuple)) or \
+                not all(isinstance(f, str) and f for f in files):
+            raise ValueError(
+                "`files` must be a list or tuple of shard paths. "
+                f"Received: files={files!r}"
+            )
+        object.__setattr__(self, "files", tuple(files))
+        check_non_negative("num_tokens", self.num_tokens)
+        check_positive("chunk_size", self.chunk_size)
+        if self.dtype not in TF_TYPES:
+            raise ValueError(
+                f"`dtype` must be one of {tuple(TF_TYPES)}. "
+                f"Received: dtype={self.dtype!r}"
+            )
+        if self.num_tokens and not self.files:
+            raise ValueError(
+                f"`files` is empty but `num_tokens` is {self.num_tokens}. "
+                f"Received: files={files!r}"
+            )
 
     @classmethod
     def from_manifest(cls, manifest, split):
@@ -75,6 +99,7 @@ def train_layout(num_tokens, batch_size, segment_length):
     a row yields `(row_length - 1) // segment_length` full windows (each
     reads one token past its end for the last target).
     """
+    check_non_negative("num_tokens", num_tokens)
     check_positive("batch_size", batch_size)
     check_positive("segment_length", segment_length)
     row_length = num_tokens // batch_size
@@ -97,6 +122,7 @@ def eval_layout(num_tokens, batch_size, segment_length):
     `ceil((num_tokens - 1) / batch_size)`; the last windows of short rows
     are padded and weighted 0.
     """
+    check_non_negative("num_tokens", num_tokens)
     check_positive("batch_size", batch_size)
     check_positive("segment_length", segment_length)
     predictions = num_tokens - 1
@@ -160,6 +186,17 @@ def stream_dataset(source, layout, rows=None, start_window=0):
         A `tf.data.Dataset` of int32 `(len(rows), T + 1)` windows; targets
         past a row's real tokens are `-1` (see the module docstring).
     """
+    if not isinstance(source, StreamSource):
+        raise ValueError(
+            "`source` must be a `StreamSource` (e.g. "
+            "`StreamSource.from_manifest(manifest, split)`). "
+            f"Received: source={source!r}"
+        )
+    if not isinstance(layout, StreamLayout):
+        raise ValueError(
+            "`layout` must be a `StreamLayout` from `train_layout` or "
+            f"`eval_layout`. Received: layout={layout!r}"
+        )
     check_non_negative("start_window", start_window)
     if start_window >= layout.num_windows:
         raise ValueError(
@@ -167,6 +204,12 @@ def stream_dataset(source, layout, rows=None, start_window=0):
             f"pass. Received: start_window={start_window}"
         )
     rows = list(range(layout.batch_size)) if rows is None else list(rows)
+    if not rows or any(isinstance(r, bool) or not isinstance(r, int) or
+                       not 0 <= r < layout.batch_size for r in rows):
+        raise ValueError(
+            f"`rows` must be batch rows in [0, {layout.batch_size}). "
+            f"Received: rows={rows!r}"
+        )
     per_row = tuple(_row_windows(source, layout, row, start_window)
                     for row in rows)
     length = layout.segment_length

@@ -41,7 +41,13 @@ def as_texts(texts):
         texts = [texts]
     if isinstance(texts, (list, tuple)) and not texts:
         return tf.constant([], dtype=tf.string)
-    texts = tf.convert_to_tensor(texts)
+    try:
+        texts = tf.convert_to_tensor(texts)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "`texts` must be a string or a list or 1-D tensor of strings "
+            f"(bytes or str). Received: texts={texts!r:.100}"
+        ) from None
     if texts.dtype != tf.string:
         raise ValueError(
             "`texts` must be strings (bytes or str). "
@@ -64,12 +70,13 @@ def as_ids(ids):
     1-D input is one sequence.
     """
     if not isinstance(ids, tf.RaggedTensor):
-        if isinstance(ids, (list, tuple)) and ids and \
-                isinstance(ids[0], (list, tuple, np.ndarray)):
-            ids = tf.ragged.constant([list(row) for row in ids],
-                                     dtype=tf.int32, ragged_rank=1)
-        else:
-            ids = tf.convert_to_tensor(ids)
+        try:
+            ids = _ids_tensor(ids)
+        except (ValueError, TypeError):
+            raise ValueError(
+                "`ids` must be integer token ids: one sequence or a batch "
+                f"of sequences. Received: ids={ids!r:.100}"
+            ) from None
             if not ids.dtype.is_integer and ids.shape.num_elements() == 0:
                 ids = tf.cast(ids, tf.int32)
     single = ids.shape.rank == 1
@@ -87,6 +94,34 @@ def as_ids(ids):
     if not isinstance(ids, tf.RaggedTensor):
         ids = tf.RaggedTensor.from_tensor(ids)
     return tf.cast(ids, tf.int32), single
+
+
+def _ids_tensor(ids):
+    if isinstance(ids, (list, tuple)) and ids and \
+            isinstance(ids[0], (list, tuple, np.ndarray)):
+        return tf.ragged.constant([list(row) for row in ids],
+                                  dtype=tf.int32, ragged_rank=1)
+    ids = tf.convert_to_tensor(ids)
+    if not ids.dtype.is_integer and ids.shape.num_elements() == 0:
+        ids = tf.cast(ids, tf.int32)
+    return ids
+
+
+def check_id_range(ids, vocab_size):
+    """Raises `ValueError` (eagerly) unless every id is in
+    `[0, vocab_size)`; in a `tf.function` the lookup itself fails."""
+    if not tf.executing_eagerly():
+        return
+    flat = ids.flat_values
+    if tf.size(flat) == 0:
+        return
+    low, high = int(tf.reduce_min(flat)), int(tf.reduce_max(flat))
+    if low < 0 or high >= vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"`ids` must be token ids in [0, {vocab_size}). "
+            f"Received: an id {bad}"
+        )
 
 
 def finish_detokenize(strings, single):

@@ -6,6 +6,7 @@ import tensorflow_text as tf_text
 from keras_lrm.data.tokenizer_base import Tokenizer
 from keras_lrm.data.tokenizer_base import as_ids
 from keras_lrm.data.tokenizer_base import as_texts
+from keras_lrm.data.tokenizer_base import check_id_range
 from keras_lrm.data.tokenizer_base import finish_detokenize
 
 # The string of each byte value, for detokenizing by lookup.
@@ -59,6 +60,7 @@ class ByteTokenizer(Tokenizer):
             A scalar string tensor for one sequence, else `(batch,)`.
         """
         ids, single = as_ids(ids)
+        check_id_range(ids, self.vocab_size)
         strings = tf.strings.reduce_join(
             tf.gather(self._strings, ids), axis=-1)
         return finish_detokenize(strings, single)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -9,6 +10,7 @@ import tensorflow_text as tf_text
 from keras_lrm.data.tokenizer_base import Tokenizer
 from keras_lrm.data.tokenizer_base import as_ids
 from keras_lrm.data.tokenizer_base import as_texts
+from keras_lrm.data.tokenizer_base import check_id_range
 from keras_lrm.data.tokenizer_base import finish_detokenize
 
 MODEL_FILE = "sentencepiece.model"
@@ -48,7 +50,8 @@ class SentencePieceTokenizer(Tokenizer):
         except (tf.errors.InvalidArgumentError, tf.errors.InternalError) \
                 as error:
             raise ValueError(
-                f"`model_path` is not a SentencePiece model ({error}). "
+                "`model_path` is not a SentencePiece model "
+                f"({_reason(error)}). "
                 f"Received: model_path={model_path!r}"
             ) from None
 
@@ -63,6 +66,7 @@ class SentencePieceTokenizer(Tokenizer):
     def detokenize(self, ids):
         """The text of one sequence (scalar) or of a batch `(batch,)`."""
         ids, single = as_ids(ids)
+        check_id_range(ids, self.vocab_size)
         return finish_detokenize(self._tokenizer.detokenize(ids), single)
 
     def assets(self):
@@ -87,3 +91,8 @@ class SentencePieceTokenizer(Tokenizer):
                 f"Received: directory={directory!r}"
             )
         return tokenizer
+
+
+def _reason(error):
+    """TensorFlow's message without its `{{function_node ...}}` prefix."""
+    return re.sub(r"\{\{[^}]*\}\}\s*", "", error.message).strip()[:200]

@@ -12,6 +12,7 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.data.tokenizer_base import Tokenizer
 from keras_lrm.data.tokenizer_base import as_ids
 from keras_lrm.data.tokenizer_base import as_texts
+from keras_lrm.data.tokenizer_base import check_id_range
 from keras_lrm.data.tokenizer_base import document_batches
 from keras_lrm.data.tokenizer_base import finish_detokenize
 
@@ -78,6 +79,11 @@ class WordTokenizer(Tokenizer):
 
     def __init__(self, vocabulary, unk_token="<unk>", eos_token="<eos>"):
         if isinstance(vocabulary, str):
+            if not tf.io.gfile.exists(vocabulary):
+                raise FileNotFoundError(
+                    "`vocabulary` must be a list of tokens or an existing "
+                    f"vocab.txt. Received: vocabulary={vocabulary!r}"
+                )
             with tf.io.gfile.GFile(vocabulary, "rb") as f:
                 vocabulary = f.read().split(b"\n")
             if vocabulary and vocabulary[-1] == b"":
@@ -201,6 +207,7 @@ class WordTokenizer(Tokenizer):
             A scalar string tensor for one sequence, else `(batch,)`.
         """
         ids, single = as_ids(ids)
+        check_id_range(ids, self.vocab_size)
         flat = ids.flat_values
         is_eos = tf.equal(flat, self.eos_id)
         next_is_eos = tf.concat([is_eos[1:], [True]], axis=0)

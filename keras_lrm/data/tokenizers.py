@@ -12,6 +12,8 @@ import os
 
 import tensorflow as tf
 
+from keras_lrm.data.options import check_options
+from keras_lrm.data.options import make_with_options
 from keras_lrm.data.tokenizer_base import CONFIG_FILE
 from keras_lrm.data.tokenizer_base import Tokenizer
 from keras_lrm.data.tokenizer_bytes import ByteTokenizer
@@ -34,16 +36,18 @@ def get_tokenizer(name, corpus=None, **kwargs):
         The tokenizer.
     """
     if name == "bytes":
-        return ByteTokenizer(**kwargs)
+        return make_with_options(ByteTokenizer, kwargs)
     if name == "words":
         if corpus is None:
             raise ValueError(
                 "The word tokenizer builds its vocabulary from a corpus's "
                 "train split: pass `corpus`. Received: corpus=None"
             )
+        check_options(WordTokenizer.build, kwargs, "WordTokenizer.build",
+                      skip=("texts",))
         return WordTokenizer.build(corpus.texts("train"), **kwargs)
     if name == "sentencepiece":
-        return SentencePieceTokenizer(**kwargs)
+        return make_with_options(SentencePieceTokenizer, kwargs)
     raise ValueError(
         f"`name` must be one of {TOKENIZERS}. Received: name={name!r}"
     )
@@ -58,14 +62,30 @@ def load_tokenizer(directory):
     Returns:
         A `ByteTokenizer`, `WordTokenizer` or `SentencePieceTokenizer`.
     """
-    path = os.path.join(directory, CONFIG_FILE)
+    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+        raise ValueError(
+            "`directory` must be the folder holding tokenizer.json. "
+            f"Received: directory={directory!r}"
+        )
+    path = os.path.join(os.fspath(directory), CONFIG_FILE)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(
             f"No {CONFIG_FILE} in `directory` (written by "
             f"`tokenizer.save(directory)`). Received: directory={directory!r}"
         )
-    with tf.io.gfile.GFile(path, "r") as f:
-        config = json.load(f)
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            config = json.loads(f.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not readable JSON ({error}): save the tokenizer "
+            f"again. Received: directory={directory!r}"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{path} must hold a JSON object (a tokenizer config). "
+            f"Received: directory={directory!r}"
+        )
     name = config.get("name")
     if name == "bytes":
         tokenizer = ByteTokenizer()
