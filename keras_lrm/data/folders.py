@@ -65,7 +65,14 @@ def claim_folder(directory):
             "a folder there. Choose another `output_dir` or move the file. "
             f"Received: directory={directory!r}"
         )
-    tf.io.gfile.makedirs(directory)
+    try:
+        tf.io.gfile.makedirs(directory)
+    except tf.errors.OpError as error:
+        raise ValueError(
+            f"Cannot make the folder {directory} ({error.message}): is a "
+            "part of its path a file? Choose another `output_dir`. "
+            f"Received: directory={directory!r}"
+        ) from None
     names = [n.rstrip("/") for n in tf.io.gfile.listdir(directory)]
     if MARKER_FILE in names:
         return
