@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import is_int
 from keras_lrm.data.tfrecords import TF_TYPES
 from keras_lrm.data.tfrecords import decode_record
 
@@ -204,8 +205,8 @@ def stream_dataset(source, layout, rows=None, start_window=0):
             f"pass. Received: start_window={start_window}"
         )
     rows = list(range(layout.batch_size)) if rows is None else list(rows)
-    if not rows or any(isinstance(r, bool) or not isinstance(r, int) or
-                       not 0 <= r < layout.batch_size for r in rows):
+    if not rows or any(not is_int(r) or not 0 <= r < layout.batch_size
+                       for r in rows):
         raise ValueError(
             f"`rows` must be batch rows in [0, {layout.batch_size}). "
             f"Received: rows={rows!r}"

@@ -229,8 +229,9 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
         if not any(writer.num_tokens for writer in writers):
             raise ValueError(
                 f"Corpus {corpus.name!r} holds no text in the splits "
-                f"{splits}: its {len(corpus.sources())} source file(s) are "
-                "empty (or hold nothing for these splits). Nothing was "
+                f"{splits}: its {len(corpus_settings['sources'])} source "
+                "file(s) are empty (or hold nothing for these splits). "
+                "Nothing was "
                 f"prepared. Received: corpus={corpus!r}"
             )
         shards = {w.split: w.finish() for w in writers}
