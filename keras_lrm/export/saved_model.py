@@ -6,19 +6,19 @@ load: every signature is built from core ops.
 
 import json
 import os
-import shutil
-import tempfile
 import uuid
 
 import tensorflow as tf
 
+from keras_lrm.export import folder_swap
+from keras_lrm.export.folder_swap import EXPORT_FORMAT
+from keras_lrm.export.folder_swap import METADATA_FILE
 from keras_lrm.layers.memory_stack import FILLED
 from keras_lrm.layers.memory_stack import cache_names
 from keras_lrm.layers.memory_stack import memory_name
 from keras_lrm.placement import Placement
 from keras_lrm.version import __version__
 
-METADATA_FILE = "keras_lrm.json"
 SIGNATURES = ("serving_default", "step", "initial_memory", "step_cached",
               "initial_cache")
 
@@ -194,7 +194,7 @@ def _metadata(model, placement, tokenizer, signatures):
     if isinstance(placement, Placement):
         placement = placement.get_config()
     return {
-        "format": "keras_lrm.memory_saved_model",
+        "format": EXPORT_FORMAT,
         "library_version": __version__,
         "vocab_size": model.vocab_size,
         "d_model": model.d_model,
@@ -238,8 +238,19 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
 
     A metadata JSON (`assets/keras_lrm.json`; `read_metadata(loaded)`)
     holds the memory lengths, placement, tokenizer, width, library version
-    and signature names. The export is written under a
-    temporary name and renamed into place.
+    and signature names.
+
+    Nothing but an earlier export is ever replaced: `path` may be missing,
+    an empty folder, or (with `overwrite`) a keras_lrm export holding
+    nothing else; a file, a folder with other files or another SavedModel
+    raises `ValueError`, whatever `overwrite` says. The export is written
+    to a temporary folder beside `path` and swapped in (atomically on
+    Linux), so `path` never holds a partial export. A killed export leaves
+    only its own temporaries (`.tmp-keras_lrm-<host>-<pid>-...-<name>`),
+    which the next export to `path` deletes; if the kill came between
+    moving the old export aside and renaming the new one in (file systems
+    without an atomic exchange), the next export puts the old one back
+    first.
 
     Args:
         model: a `MemoryTransformerLM`.
@@ -248,7 +259,7 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
             per-layer list), e.g. longer evaluation memories.
         tokenizer: the `keras_lrm.data` tokenizer, saved as assets.
         directory: parent folder when `path` is omitted.
-        overwrite: replace an existing export at `path`.
+        overwrite: replace an earlier keras_lrm export at `path`.
 
     Returns:
         The path written.
@@ -263,21 +274,27 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
         model = model.with_memory_lengths(memory_lengths)
         placement = memory_lengths
     path = path or os.path.join(directory, model.name)
-    if tf.io.gfile.exists(path) and not overwrite:
+    if not isinstance(path, (str, os.PathLike)):
         raise ValueError(
-            f"`path` already holds an export and overwrite=False. Received: "
-            f"path={path!r}"
-        )
+            "`path` must be a folder path (str). Received: "
+            f"path={path!r}")
+    path = os.fspath(path).rstrip("/") or "/"
+    # A kill between the renames of an earlier export is repaired before
+    # `path` is judged.
+    folder_swap.clean_stale(path)
+    folder_swap.check_target(path, overwrite)
     signatures = list(SIGNATURES)
     if model.vocab_size == 256 and (tokenizer is None
                                     or tokenizer.name == "bytes"):
         signatures += ["step_text", "detokenize"]
     metadata = _metadata(model, placement, tokenizer, signatures)
     module = MemoryModule(model, metadata)
-    staging = tempfile.mkdtemp(prefix="keras_lrm_export_")
+    token = uuid.uuid4().hex[:8]
+    staging = folder_swap.temporary_path(path, "staging", token)
     try:
+        tf.io.gfile.makedirs(staging)
         metadata_path = os.path.join(staging, METADATA_FILE)
-        with open(metadata_path, "w") as handle:
+        with tf.io.gfile.GFile(metadata_path, "w") as handle:
             json.dump(metadata, handle, indent=2)
         module.metadata_asset = tf.saved_model.Asset(metadata_path)
         if tokenizer is not None:
@@ -285,7 +302,7 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
             tokenizer.save(tokenizer_dir)
             module.tokenizer_assets = [
                 tf.saved_model.Asset(os.path.join(tokenizer_dir, name))
-                for name in sorted(os.listdir(tokenizer_dir))]
+                for name in sorted(tf.io.gfile.listdir(tokenizer_dir))]
         step = module.step.get_concrete_function()
         functions = {"serving_default": step, "step": step}
         for name in SIGNATURES[2:]:
@@ -294,35 +311,12 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
             functions["step_text"] = module.step_text.get_concrete_function()
             functions["detokenize"] = \
                 module.detokenize.get_concrete_function()
-        _save_atomically(module, path, functions)
+        new = folder_swap.temporary_path(path, "new", token)
+        tf.saved_model.save(module, new, signatures=functions)
+        # What is at `path` may have changed during the save.
+        folder_swap.check_target(path, overwrite)
+        folder_swap.swap_in(new, path, token)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        folder_swap.remove_own(path, token)
     return path
 
-
-def _save_atomically(module, path, signatures):
-    """Saves to a temporary folder, then swaps it in for `path`.
-
-    An earlier export at `path` is moved aside first and put back if the
-    swap fails, so `path` always holds a complete export or none.
-    """
-    parent = os.path.dirname(path.rstrip("/")) or "."
-    tf.io.gfile.makedirs(parent)
-    tag = f".tmp-{uuid.uuid4().hex[:12]}-{os.path.basename(path)}"
-    temporary = os.path.join(parent, tag)
-    previous = temporary + "-previous"
-    try:
-        tf.saved_model.save(module, temporary, signatures=signatures)
-        moved = tf.io.gfile.exists(path)
-        if moved:
-            tf.io.gfile.rename(path, previous)
-        try:
-            tf.io.gfile.rename(temporary, path)
-        except Exception:
-            if moved:
-                tf.io.gfile.rename(previous, path)
-            raise
-    finally:
-        for leftover in (temporary, previous):
-            if tf.io.gfile.exists(leftover):
-                tf.io.gfile.rmtree(leftover)
