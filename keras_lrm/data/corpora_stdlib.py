@@ -53,6 +53,7 @@ class StdlibCorpus:
             )
         self.max_bytes = max_bytes
         self.root = root
+        self._location = None if root is None else location_key(root)
         self._files = None
 
     @property
@@ -61,7 +62,7 @@ class StdlibCorpus:
         standard library, `stdlib-<hash of root>` for another `root`."""
         if self.root is None:
             return self.name
-        return f"{self.name}-{location_key(self.root)}"
+        return f"{self.name}-{self._location}"
 
     @property
     def directory(self):

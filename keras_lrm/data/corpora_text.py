@@ -73,6 +73,8 @@ class TextFilesCorpus:
             )
         self.paths = paths
         self._parts = None
+        # Keyed now: a later change of the working folder changes nothing.
+        self._location = location_key(pattern)
         if all(file_size(path) == 0 for path in paths):
             raise ValueError(
                 f"The {len(paths)} file(s) matching `pattern` are empty "
@@ -83,7 +85,7 @@ class TextFilesCorpus:
     @property
     def folder_name(self):
         """The folder of this corpus's preparations: `<name>-<hash>`."""
-        return f"{self.name}-{location_key(self.pattern)}"
+        return f"{self.name}-{self._location}"
 
     def _split_parts(self):
         """`{split: [(path, start, end)]}`, computed once."""

@@ -148,10 +148,9 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
 
     Writes into `<output_dir>/<corpus folder>/<tokenizer.name>/` (see the
     module docstring for the folder and the format). If a complete
-    preparation with the
-    same corpus config, tokenizer config, `chunk_size`, `shard_tokens`,
-    splits and identical `corpus.sources()` is already there, nothing is
-    written and its manifest is returned.
+    preparation with the same corpus config, tokenizer config,
+    `chunk_size`, `shard_tokens`, splits and identical `corpus.sources()`
+    is already there, nothing is written and its manifest is returned.
 
     Every file is written under a temporary name. Shards are renamed into
     place only once all splits are tokenized, after the old manifest is
@@ -182,9 +181,9 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
 
     Raises:
         ValueError: a bad argument; a folder that `prepare` did not make
-            (files of its own, or a `manifest.json` that is not ours),
-            named; or a corpus whose prepared splits hold no token at all
-            (its files are empty).
+            (it holds other files, or a `manifest.json` that is not
+            keras_lrm's), named; or a corpus whose prepared splits hold no
+            token at all (its files are empty).
     """
     _check_corpus(corpus)
     if not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir):
@@ -231,8 +230,7 @@ def prepare(corpus, tokenizer, output_dir="tfrecords", chunk_size=65536,
                 f"Corpus {corpus.name!r} holds no text in the splits "
                 f"{splits}: its {len(corpus_settings['sources'])} source "
                 "file(s) are empty (or hold nothing for these splits). "
-                "Nothing was "
-                f"prepared. Received: corpus={corpus!r}"
+                f"Nothing was prepared. Received: corpus={corpus!r}"
             )
         shards = {w.split: w.finish() for w in writers}
     except BaseException:
