@@ -86,9 +86,10 @@ def claim_folder(directory):
                 f"Received: directory={directory!r}"
             )
     else:
-        strangers = sorted(n for n in names if not is_own_name(n))
-        # Shards without a manifest or marker may be someone else's too.
-        strangers += sorted(n for n in names if SHARD_PATTERN.match(n))
+        # Without the marker, even files of our names (a tokenizer saved
+        # by hand, shards) may be someone's: only our temporaries are not.
+        strangers = sorted(n for n in names if TEMP_NAME.match(n) is None
+                           or not is_own_name(n))
         if strangers:
             raise ValueError(
                 f"{directory} holds files that keras_lrm did not write "

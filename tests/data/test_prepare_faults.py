@@ -198,11 +198,20 @@ def test_a_folder_prepare_did_not_make_is_refused(tmp_path):
     assert os.listdir(directory) == ["manifest.json"]
     os.remove(directory / "manifest.json")
     (directory / "tokenizer.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"did not write \(tokenizer"):
+        prepare(corpus, "bytes", output_dir=str(out), progress=False)
+    os.remove(directory / "tokenizer.json")
     (directory / "train-00000-of-00001.tfrecord").write_text("mine")
     with pytest.raises(ValueError, match="did not write"):
         prepare(corpus, "bytes", output_dir=str(out), progress=False)
     assert (directory / "train-00000-of-00001.tfrecord").read_text() == \
         "mine"
+    os.remove(directory / "train-00000-of-00001.tfrecord")
+    # Only stale temporaries of a run killed before its marker: ours.
+    (directory / "train.tmp-0123456789ab").write_text("x")
+    prepare(corpus, "bytes", output_dir=str(out), progress=False)
+    assert sorted(os.listdir(directory))[:2] == [".keras_lrm_data",
+                                                 "manifest.json"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="Cannot make the folder .*file"):
         prepare(corpus, "bytes", output_dir=str(tmp_path / "file"),
