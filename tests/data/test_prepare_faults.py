@@ -70,8 +70,8 @@ def write_text(path, num_lines=6000, seed=0):
     return str(path)
 
 
-def kill_while(text, out, when, chunk, tmp_path):
-    """Runs the child until it pauses at `when`, then SIGKILLs it."""
+def start_paused(text, out, when, chunk, tmp_path):
+    """Starts the child and waits until it pauses at `when`."""
     ready = tmp_path / f"ready-{when}-{chunk}"
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     child = subprocess.Popen(
@@ -82,11 +82,23 @@ def kill_while(text, out, when, chunk, tmp_path):
     while not ready.exists():
         if child.poll() is not None:
             raise AssertionError(child.stderr.read().decode()[-2000:])
-        assert time.monotonic() < deadline, "the child never paused"
+        if time.monotonic() > deadline:
+            kill(child)
+            raise AssertionError("the child never paused")
         time.sleep(0.1)
+    return child
+
+
+def kill(child):
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     child.stderr.close()
+
+
+def kill_while(text, out, when, chunk, tmp_path):
+    """Runs the child until it pauses at `when`, then SIGKILLs it."""
+    child = start_paused(text, out, when, chunk, tmp_path)
+    kill(child)
     return child.pid
 
 
@@ -143,6 +155,28 @@ def test_kill_before_the_manifest_leaves_no_manifest(tmp_path):
         np.testing.assert_array_equal(
             read_tokens(load_manifest(directory, verify="checksum"), split),
             expected_tokens(text, split))
+
+
+def test_a_running_preparation_keeps_its_temporaries(tmp_path):
+    text = write_text(tmp_path / "book.txt")
+    out = str(tmp_path / "out")
+    child = start_paused(text, out, "shards", 1024, tmp_path)
+    try:
+        directory = os.path.join(
+            out, TextFilesCorpus(text).folder_name, "bytes")
+        running = temporaries(directory)
+        assert running
+        # Another preparation of the same folder, while the child runs.
+        done = prepare(TextFilesCorpus(text), ByteTokenizer(),
+                       output_dir=out, chunk_size=1024, shard_tokens=4096,
+                       progress=False)
+        assert temporaries(directory) == running
+    finally:
+        kill(child)
+    load_manifest(done.directory, verify="checksum")
+    prepare(TextFilesCorpus(text), ByteTokenizer(), output_dir=out,
+            chunk_size=1024, shard_tokens=4096, progress=False)
+    assert temporaries(directory) == []
 
 
 def test_two_text_files_keep_their_own_folders(tmp_path, caplog,
