@@ -14,6 +14,7 @@ Here, on a sample:
     python recipes/enwik8.py --tiny --corpus_path path/to/enwik8
 """
 
+from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import run_recipe
 
@@ -58,4 +59,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -11,6 +11,7 @@ evaluation), short memories of 256.
     python recipes/pg19.py --tiny --corpus_path path/to/tfds_data_dir
 """
 
+from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import run_recipe
 
@@ -54,4 +55,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -17,6 +17,7 @@ checkpoints/tune/tuner-<hash of the settings>/).
 
 import sys
 
+from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import parse_experiment
 
@@ -35,10 +36,28 @@ CHOICES = dict(policies="interleaved,first,last,middle", num_long="1,2",
                long_lengths="256,512", short_lengths="64,128")
 TINY_CHOICES = dict(CHOICES, num_long="1", long_lengths="32",
                     short_lengths="8,16")
+# Experiment fields a search does not read: giving one is an error.
+_SEARCHED = "the search tries the values of --search_{}"
+_VALIDATION = ("a trial is scored on the first eval_tokens validation "
+               "tokens, read with batch_size and segment_length")
+UNUSED = dict(
+    placement=_SEARCHED.format("policies"),
+    num_long=_SEARCHED.format("num_long"),
+    long_length=_SEARCHED.format("long_lengths"),
+    short_length=_SEARCHED.format("short_lengths"),
+    eval_long_length=_VALIDATION, eval_short_length=_VALIDATION,
+    eval_batch_size=_VALIDATION, eval_segment_length=_VALIDATION,
+    test="a search reads no test split",
+    export_dir="a search exports nothing",
+    sample_prompt="a search generates nothing",
+    sample_tokens="a search generates nothing",
+)
 
 
 def add_search_flags(parser):
-    parser.add_argument("--max_trials", type=int, default=8)
+    parser.add_argument("--max_trials", type=int, default=8,
+                        help="trials to run (a rerun counts the trials "
+                             "already done); default 8")
     for name, value in CHOICES.items():
         parser.add_argument(
             f"--search_{name}", default=None,
@@ -46,25 +65,38 @@ def add_search_flags(parser):
                  f"({TINY_CHOICES[name]} with --tiny)")
 
 
+def search_choices(flags, tiny=False):
+    """The search space from the `--search_*` flags (or the defaults): a
+    dict of lists; raises `ValueError` naming the flag of a bad value."""
+    defaults = TINY_CHOICES if tiny else CHOICES
+    choices = {}
+    for name in CHOICES:
+        flag = f"search_{name}"
+        text = defaults[name] if flags[flag] is None else flags[flag]
+        values = [value.strip() for value in text.split(",")]
+        if name != "policies":
+            try:
+                values = [int(value) for value in values]
+            except ValueError:
+                raise ValueError(
+                    f"`{flag}` must be comma-separated integers. "
+                    f"Received: {flag}={text!r}"
+                ) from None
+        choices[name] = values
+    return choices
+
+
 def main(argv=None):
+    from keras_lrm.tuning.hypermodel import check_search_space
     from keras_lrm.tuning.search import run_search
 
     args = sys.argv[1:] if argv is None else list(argv)
     experiment, flags = parse_experiment(DEFAULTS, TINY, args, __doc__,
-                                         add_search_flags)
-    defaults = TINY_CHOICES if "--tiny" in args else CHOICES
-    choices = {name: (flags[f"search_{name}"] or defaults[name]).split(",")
-               for name in CHOICES}
-    try:
-        numbers = {name: [int(v) for v in values]
-                   for name, values in choices.items() if name != "policies"}
-    except ValueError as error:
-        raise SystemExit("--search_num_long, --search_long_lengths and "
-                         "--search_short_lengths take comma-separated "
-                         f"integers: {error}")
-    return run_search(experiment, max_trials=flags["max_trials"],
-                      policies=choices["policies"], **numbers)
+                                         add_search_flags, unused=UNUSED)
+    choices = search_choices(flags, tiny="--tiny" in args)
+    check_search_space(experiment, prefix="search_", **choices)
+    return run_search(experiment, max_trials=flags["max_trials"], **choices)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -12,6 +12,7 @@ clamp_len 1000). Differences: a full tied softmax over the word vocabulary
     python recipes/wikitext103.py --tiny --corpus_path path/to/wikitext-103
 """
 
+from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import run_recipe
 
@@ -57,4 +58,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -5,6 +5,9 @@ an evaluation or a training run.
 """
 
 import dataclasses
+import math
+import numbers
+import os
 
 import keras
 
@@ -12,9 +15,12 @@ from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
+from keras_lrm.arguments import is_int
 from keras_lrm.data.corpora import CORPORA
 from keras_lrm.distribute import STRATEGIES
+from keras_lrm.models.memory_transformer_lm import check_dimensions
 from keras_lrm.placement import POLICIES
+from keras_lrm.placement import Placement
 
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
@@ -25,13 +31,21 @@ RATES = ("dropout", "attention_dropout")
 # its trained model, so it is passed to `prepare` as an instance.
 TOKENIZER_NAMES = ("bytes", "words")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
+# Keras' `verbose` values (a flag gives them as text).
+VERBOSE = ("auto", 0, 1, 2)
+# Folders that must be named (an empty `export_dir` means "no export").
+FOLDERS = ("data_dir", "checkpoint_dir", "log_dir")
+# `keras.utils.set_random_seed` takes NumPy's seeds.
+MAX_SEED = 2**32 - 1
 
 
 def check_experiment(experiment):
-    """Raises `ValueError` naming the first field (flag) out of range."""
+    """Raises `ValueError` naming the first field (flag) out of range, or
+    the fields that do not fit together."""
+    _check_types(experiment)
     for field in dataclasses.fields(experiment):
         name, value = field.name, getattr(experiment, field.name)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if field.type is not int:
             continue
         if name in POSITIVE:
             check_positive(name, value)
@@ -46,10 +60,10 @@ def check_experiment(experiment):
             "`min_learning_rate_ratio` must be in [0, 1]. Received: "
             f"min_learning_rate_ratio={ratio!r}"
         )
-    if not experiment.clip_norm >= 0:
+    if not 0 <= experiment.clip_norm < math.inf:
         raise ValueError(
-            "`clip_norm` must be >= 0 (0: no clipping). Received: "
-            f"clip_norm={experiment.clip_norm!r}"
+            "`clip_norm` must be a finite number >= 0 (0: no clipping). "
+            f"Received: clip_norm={experiment.clip_norm!r}"
         )
     for name, allowed in (("corpus", CORPORA), ("tokenizer", TOKENIZER_NAMES),
                           ("strategy", STRATEGIES), ("placement", POLICIES)):
@@ -60,6 +74,89 @@ def check_experiment(experiment):
                 f"{name}={value!r}"
             )
     _check_precision(experiment.precision)
+    verbose_value(experiment.verbose)
+    _check_folders(experiment)
+    _check_combinations(experiment)
+
+
+def verbose_value(value):
+    """Keras' `verbose` from the field or flag: "auto", 0, 1 or 2 (an int
+    or its text); raises `ValueError` otherwise."""
+    if isinstance(value, str) and value in ("0", "1", "2"):
+        value = int(value)
+    if (is_int(value) or isinstance(value, str)) and value in VERBOSE:
+        return value if isinstance(value, str) else int(value)
+    raise ValueError(
+        '`verbose` must be "auto", 0 (silent), 1 (progress bar) or 2 (one '
+        f"line per epoch). Received: verbose={value!r}"
+    )
+
+
+def _check_types(experiment):
+    """Each field holds its declared type (a float field takes an int;
+    `verbose` takes an int too)."""
+    for field in dataclasses.fields(experiment):
+        name, value = field.name, getattr(experiment, field.name)
+        if field.type is bool:
+            ok, wanted = isinstance(value, bool), "True or False"
+        elif field.type is int:
+            ok, wanted = is_int(value), "an integer"
+        elif field.type is float:
+            ok = isinstance(value, numbers.Real) and \
+                not isinstance(value, bool)
+            wanted = "a number"
+        elif name == "verbose":
+            continue
+        else:
+            ok, wanted = isinstance(value, str), "a string"
+        if not ok:
+            raise ValueError(
+                f"`{name}` must be {wanted}. Received: {name}={value!r}"
+            )
+
+
+def _check_folders(experiment):
+    name = experiment.name
+    if not name or name in (".", "..") or "/" in name or \
+            (os.sep != "/" and os.sep in name):
+        # The name is a folder under checkpoint_dir, log_dir and export_dir:
+        # "" or ".." would put a run's files into (or above) those folders.
+        raise ValueError(
+            "`name` must be a plain folder name (not empty, no '/', not "
+            f"'.' or '..'). Received: name={name!r}"
+        )
+    for folder in FOLDERS:
+        if not getattr(experiment, folder):
+            raise ValueError(
+                f"`{folder}` must name a folder. Received: {folder}=''"
+            )
+
+
+def _check_combinations(experiment):
+    """What the model, the placement, the seed and the evaluation check
+    when they run, checked now."""
+    if experiment.seed > MAX_SEED:
+        raise ValueError(
+            f"`seed` must be <= {MAX_SEED}. Received: "
+            f"seed={experiment.seed}"
+        )
+    check_dimensions(experiment.d_model, experiment.num_heads)
+    # `num_long` <= `num_layers`, as the placement checks it (the lengths,
+    # >= 0, are checked above; evaluation lengths change no layer).
+    num_long = None if experiment.placement in ("all", "none") \
+        else experiment.num_long
+    Placement(experiment.placement, num_long, experiment.long_length,
+              experiment.short_length).memory_lengths(experiment.num_layers)
+    if experiment.eval_tokens == 1:
+        raise ValueError(
+            "`eval_tokens` must be 0 (the whole split) or >= 2 (the first "
+            "token is context only). Received: eval_tokens=1"
+        )
+    if experiment.tpu and experiment.strategy not in ("auto", "tpu"):
+        raise ValueError(
+            '`tpu` is used only with strategy "tpu" or "auto". Received: '
+            f"tpu={experiment.tpu!r}, strategy={experiment.strategy!r}"
+        )
 
 
 def _check_precision(value):

@@ -7,8 +7,10 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
+from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import is_int
 from keras_lrm.placement import POLICIES
+from keras_lrm.training.experiment import Experiment
 from keras_lrm.training.experiment import build_lm
 from keras_lrm.training.experiment import build_optimizer
 from keras_lrm.training.stateful_lm import METRICS
@@ -33,6 +35,36 @@ def _check_choices(name, given, allowed=None):
             f"Received: {name}={given!r}"
         )
     return values
+
+
+def check_search_space(experiment, policies, num_long, long_lengths,
+                       short_lengths, prefix=""):
+    """The choices of a `MemoryHyperModel` for `experiment`, checked:
+    returns them as a dict of plain lists.
+
+    Raises `ValueError` naming the argument (with `prefix`, e.g.
+    `"search_"` for a recipe's `--search_policies`) and what it expected.
+    """
+    if not isinstance(experiment, Experiment):
+        raise ValueError(
+            "`experiment` must be a keras_lrm.training.Experiment. "
+            f"Received: experiment={experiment!r}"
+        )
+    space = {
+        "policies": _check_choices(prefix + "policies", policies, POLICIES),
+        "num_long": _check_choices(prefix + "num_long", num_long),
+        "long_lengths": _check_choices(prefix + "long_lengths",
+                                       long_lengths),
+        "short_lengths": _check_choices(prefix + "short_lengths",
+                                        short_lengths),
+    }
+    if max(space["num_long"]) > experiment.num_layers:
+        name = prefix + "num_long"
+        raise ValueError(
+            f"`{name}` must be <= num_layers={experiment.num_layers}. "
+            f"Received: {name}={space['num_long']!r}"
+        )
+    return space
 
 
 _ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -93,17 +125,16 @@ class MemoryHyperModel(keras_tuner.HyperModel):
                  num_long=(1,), long_lengths=(512,), short_lengths=(128,),
                  metric="bpc", **kwargs):
         super().__init__(**kwargs)
+        space = check_search_space(experiment, policies=policies,
+                                   num_long=num_long,
+                                   long_lengths=long_lengths,
+                                   short_lengths=short_lengths)
         self.experiment = experiment
-        self.vocab_size = vocab_size
-        self.policies = _check_choices("policies", policies, POLICIES)
-        self.num_long = _check_choices("num_long", num_long)
-        if max(self.num_long) > experiment.num_layers:
-            raise ValueError(
-                f"`num_long` must be <= num_layers={experiment.num_layers}. "
-                f"Received: num_long={self.num_long!r}"
-            )
-        self.long_lengths = _check_choices("long_lengths", long_lengths)
-        self.short_lengths = _check_choices("short_lengths", short_lengths)
+        self.vocab_size = check_positive("vocab_size", vocab_size)
+        self.policies = space["policies"]
+        self.num_long = space["num_long"]
+        self.long_lengths = space["long_lengths"]
+        self.short_lengths = space["short_lengths"]
         if metric not in METRICS:
             # Checked here: in `build` it would fail every trial in turn.
             raise ValueError(
@@ -122,6 +153,14 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         long one, and neither a count), so a search does not spend trials
         on one placement under values it ignores.
         """
+        experiment = dataclasses.replace(self.experiment,
+                                         **self._trial_changes(hp))
+        return experiment, experiment.placement_for(
+            experiment.long_length, experiment.short_length)
+
+    def _trial_changes(self, hp):
+        """The experiment fields `hp` sets: the policy and the values
+        that policy uses."""
         policy = hp.Choice("policy", self.policies)
         changes = {"placement": policy}
         for name, choices, skip in (
@@ -135,9 +174,7 @@ class MemoryHyperModel(keras_tuner.HyperModel):
                 value = hp.Choice(name, choices)
             if value is not None:
                 changes[name] = value
-        experiment = dataclasses.replace(self.experiment, **changes)
-        return experiment, experiment.placement_for(
-            experiment.long_length, experiment.short_length)
+        return changes
 
     def build(self, hp):
         experiment, _ = self.trial_experiment(hp)

@@ -2,16 +2,20 @@
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import logging
 import os
+import re
 
 import keras
 import keras_tuner
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
+from keras_lrm.data.files import TEMP_MARKER
 from keras_lrm.data.files import atomic_write
+from keras_lrm.data.files import remove_quietly
 from keras_lrm.data.manifest import naming_damaged_shards
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
@@ -23,7 +27,18 @@ from keras_lrm.training.experiment import precision_for
 from keras_lrm.training.experiment import prepare_data
 from keras_lrm.training.experiment import verbose_for
 from keras_lrm.tuning.hypermodel import MemoryHyperModel
+from keras_lrm.tuning.hypermodel import check_search_space
 from keras_lrm.tuning.hypermodel import state_bytes
+
+RESULTS_FILE = "tuning.json"
+RESULTS_KEYS = {"metric", "train_steps", "valid_tokens", "trials"}
+# `atomic_write`'s temporaries: `<name>.tmp-<12 hex digits>`.
+_TEMPORARY = re.compile(r".+" + re.escape(TEMP_MARKER) + r"[0-9a-f]{12}")
+SEARCH_SPACE = ("policies", "num_long", "long_lengths", "short_lengths")
+DEFAULT_SPACE = {
+    name: parameter.default for name, parameter in
+    inspect.signature(MemoryHyperModel.__init__).parameters.items()
+    if name in SEARCH_SPACE}
 
 
 def run_search(experiment, max_trials=8, **choices):
@@ -45,6 +60,17 @@ def run_search(experiment, max_trials=8, **choices):
             `long_lengths`, `short_lengths`.
     """
     check_positive("max_trials", max_trials)
+    unknown = sorted(set(choices) - set(SEARCH_SPACE))
+    if unknown:
+        raise ValueError(
+            f"`run_search` takes the choices {SEARCH_SPACE}. Received: "
+            f"{', '.join(f'{name}={choices[name]!r}' for name in unknown)}"
+        )
+    # Checked before the data are prepared (the hypermodel checks them
+    # again): a bad choice fails at once.
+    check_search_space(experiment, **{**DEFAULT_SPACE, **choices})
+    results_path = os.path.join(experiment.run_dir, RESULTS_FILE)
+    check_results_file(results_path)
     keras.utils.set_random_seed(experiment.seed)
     strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -72,12 +98,25 @@ def run_search(experiment, max_trials=8, **choices):
     # The StatefulLM's batch is fixed: validation reads as many streams.
     valid_layout = eval_layout(valid_tokens, experiment.batch_size,
                                experiment.segment_length)
-    tuner = keras_tuner.RandomSearch(
-        hypermodel, objective=keras_tuner.Objective(f"val_{metric}", "min"),
-        max_trials=max_trials, seed=experiment.seed,
-        distribution_strategy=strategy,
-        directory=experiment.run_dir,
-        project_name=_project_name(experiment, hypermodel))
+    project_name = _project_name(experiment, hypermodel)
+    try:
+        # Never `overwrite=True`: KerasTuner would remove the folder. A
+        # rerun with the same settings reloads it and retries the trial a
+        # kill interrupted.
+        tuner = keras_tuner.RandomSearch(
+            hypermodel,
+            objective=keras_tuner.Objective(f"val_{metric}", "min"),
+            max_trials=max_trials, seed=experiment.seed,
+            distribution_strategy=strategy,
+            directory=experiment.run_dir, project_name=project_name)
+    except (ValueError, KeyError, RuntimeError) as error:
+        folder = os.path.join(experiment.run_dir, project_name)
+        raise ValueError(
+            f"The tuner's state in {folder} cannot be read (KerasTuner "
+            "writes its JSON files in place: was a run killed while "
+            "writing one?). Move that folder away to start this search "
+            f"again. Received: {type(error).__name__}: {error}"
+        ) from error
     with naming_damaged_shards(manifest):
         tuner.search(
             distribute_streams(strategy, train_source, layout), epochs=1,
@@ -90,10 +129,35 @@ def run_search(experiment, max_trials=8, **choices):
               for trial in tuner.oracle.get_best_trials(max_trials)]
     results = {"metric": metric, "train_steps": steps,
                "valid_tokens": valid_tokens, "trials": trials}
-    atomic_write(os.path.join(experiment.run_dir, "tuning.json"),
-                 json.dumps(results, indent=2))
+    atomic_write(results_path, json.dumps(results, indent=2))
     _print_table(trials, metric)
     return results
+
+
+def check_results_file(path):
+    """Raises `ValueError` if a file at `path` is not a `tuning.json` a
+    search wrote (it is replaced only then); removes the temporaries of
+    one that a killed run left beside it."""
+    folder, name = os.path.split(path)
+    if tf.io.gfile.isdir(folder):
+        for entry in tf.io.gfile.listdir(folder):
+            if _TEMPORARY.fullmatch(entry) and \
+                    entry.startswith(name + TEMP_MARKER):
+                remove_quietly(os.path.join(folder, entry))
+    if not tf.io.gfile.exists(path):
+        return
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            saved = json.loads(f.read())
+        ours = isinstance(saved, dict) and RESULTS_KEYS <= set(saved)
+    except (ValueError, UnicodeDecodeError, tf.errors.OpError):
+        ours = False
+    if not ours:
+        raise ValueError(
+            f"{path} is not the results of a memory search (JSON with "
+            f"{sorted(RESULTS_KEYS)}), so it is not replaced. Move it "
+            f"away, or give another `name`. Received: path={path!r}"
+        )
 
 
 def _project_name(experiment, hypermodel):

@@ -1,0 +1,272 @@
+"""Bad input to every recipe flag, `Experiment`, `MemoryHyperModel` and
+`run_search`: each fails at once, before any data are prepared, with an
+error that names the flag or argument (docs/errors.md)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_lrm.training import Experiment
+from keras_lrm.training.cli import parse_experiment
+from keras_lrm.tuning import MemoryHyperModel
+from tests.test_recipes import ROOT
+from tests.test_recipes import load_recipe
+
+QUICKSTART = load_recipe("quickstart")
+TUNE = load_recipe("tune")
+SMALL = Experiment(num_layers=4, d_model=16, num_heads=2, d_ff=32,
+                   batch_size=2, segment_length=8)
+
+# (recipe flags, the start of the message). Each one is a row of
+# docs/errors.md: "recipes (every flag) | --flag value | ValueError: ...".
+FLAG_ROWS = [
+    (["--name", ""], "`name` must be a plain folder name"),
+    (["--name", "../elsewhere"], "`name` must be a plain folder name"),
+    (["--corpus", "enwik9"], "`corpus` must be one of"),
+    (["--corpus_max_bytes", "-1"], "`corpus_max_bytes` must be an integer"),
+    (["--corpus", "enwik8", "--corpus_max_bytes", "5"],
+     "`corpus_max_bytes` applies to the 'stdlib' corpus only"),
+    (["--corpus_allow_short"],
+     "`corpus_allow_short` applies to the 'enwik8' corpus only"),
+    (["--tokenizer", "chars"], "`tokenizer` must be one of"),
+    (["--data_dir", ""], "`data_dir` must name a folder"),
+    (["--num_layers", "0"], "`num_layers` must be an integer >= 1"),
+    (["--d_model", "0"], "`d_model` must be an integer >= 1"),
+    (["--num_heads", "0"], "`num_heads` must be an integer >= 1"),
+    (["--num_heads", "3", "--d_model", "64"],
+     "`d_model` must be divisible by `num_heads`"),
+    (["--d_model", "63", "--num_heads", "1"], "`d_model` must be even"),
+    (["--d_ff", "0"], "`d_ff` must be an integer >= 1"),
+    (["--dropout", "1.5"], "`dropout` must be a number in [0, 1)"),
+    (["--dropout", "nan"], "`dropout` must be a number in [0, 1)"),
+    (["--attention_dropout", "-0.1"], "`attention_dropout` must be a number"),
+    (["--clamp_len", "-1"], "`clamp_len` must be an integer >= 0"),
+    (["--placement", "top"], "`placement` must be one of"),
+    (["--num_long", "-1"], "`num_long` must be an integer >= 0"),
+    (["--num_long", "7"], "`num_long` must be <= num_layers=6"),
+    (["--num_layers", "2", "--num_long", "3"],
+     "`num_long` must be <= num_layers=2"),
+    (["--placement", "all", "--num_long", "2"],
+     "`num_long` has no effect with placement='all'"),
+    (["--placement", "none", "--num_long", "2"],
+     "`num_long` has no effect with placement='none'"),
+    (["--long_length", "-1"], "`long_length` must be an integer >= 0"),
+    (["--placement", "none", "--long_length", "64"],
+     "`long_length` has no effect with placement='none'"),
+    (["--short_length", "-1"], "`short_length` must be an integer >= 0"),
+    (["--placement", "all", "--short_length", "64"],
+     "`short_length` has no effect with placement='all'"),
+    (["--eval_long_length", "-1"], "`eval_long_length` must be an integer"),
+    (["--placement", "none", "--eval_long_length", "64"],
+     "`eval_long_length` has no effect with placement='none'"),
+    (["--eval_short_length", "-1"], "`eval_short_length` must be an"),
+    (["--placement", "all", "--eval_short_length", "8"],
+     "`eval_short_length` has no effect with placement='all'"),
+    (["--batch_size", "0"], "`batch_size` must be an integer >= 1"),
+    (["--segment_length", "0"], "`segment_length` must be an integer >= 1"),
+    (["--train_steps", "-5"], "`train_steps` must be an integer >= 0"),
+    (["--learning_rate", "-1"], "`learning_rate` must be a finite number"),
+    (["--learning_rate", "inf"], "`learning_rate` must be a finite number"),
+    (["--warmup_steps", "-1"], "`warmup_steps` must be an integer >= 0"),
+    (["--min_learning_rate_ratio", "1.5"],
+     "`min_learning_rate_ratio` must be in [0, 1]"),
+    (["--clip_norm", "-1"], "`clip_norm` must be a finite number >= 0"),
+    (["--clip_norm", "inf"], "`clip_norm` must be a finite number >= 0"),
+    (["--seed", "-1"], "`seed` must be an integer >= 0"),
+    (["--seed", str(2**32)], "`seed` must be <= 4294967295"),
+    (["--eval_batch_size", "0"], "`eval_batch_size` must be an integer"),
+    (["--eval_segment_length", "-1"], "`eval_segment_length` must be an"),
+    (["--eval_tokens", "-1"], "`eval_tokens` must be an integer >= 0"),
+    (["--eval_tokens", "1"], "`eval_tokens` must be 0 (the whole split)"),
+    (["--strategy", "gpus"], "`strategy` must be one of"),
+    (["--strategy", "cpu", "--tpu", "my-tpu"],
+     '`tpu` is used only with strategy "tpu" or "auto"'),
+    (["--precision", "fp16"], "`precision` must be \"auto\" or a"),
+    (["--precision", "int8"], "`precision` must be \"auto\" or a"),
+    (["--steps_per_execution", "0"], "`steps_per_execution` must be an"),
+    (["--checkpoint_dir", ""], "`checkpoint_dir` must name a folder"),
+    (["--log_dir", ""], "`log_dir` must name a folder"),
+    (["--save_every", "0"], "`save_every` must be an integer >= 1"),
+    (["--export_dir", "", "--sample_prompt", "def"],
+     "`sample_prompt` has no effect with export_dir=''"),
+    (["--sample_tokens", "0"], "`sample_tokens` must be an integer >= 1"),
+    (["--sample_prompt", "", "--sample_tokens", "5"],
+     "`sample_tokens` has no effect with sample_prompt=''"),
+    (["--verbose", "loud"], '`verbose` must be "auto", 0'),
+    (["--verbose", "3"], '`verbose` must be "auto", 0'),
+]
+
+
+@pytest.mark.parametrize("flags,message", FLAG_ROWS,
+                         ids=[" ".join(row[0]) for row in FLAG_ROWS])
+def test_a_bad_flag_names_itself(flags, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        parse_experiment(QUICKSTART.DEFAULTS, QUICKSTART.TINY, flags)
+
+
+# Values a flag cannot give (no flag parses to them), through the API.
+FIELD_ROWS = [
+    (dict(pre_norm="yes"), "`pre_norm` must be True or False"),
+    (dict(test=1), "`test` must be True or False"),
+    (dict(jit_compile=None), "`jit_compile` must be True or False"),
+    (dict(num_layers=2.0), "`num_layers` must be an integer"),
+    (dict(learning_rate="0.1"), "`learning_rate` must be a number"),
+    (dict(name=None), "`name` must be a string"),
+    (dict(verbose=None), '`verbose` must be "auto", 0'),
+]
+
+
+@pytest.mark.parametrize("fields,message", FIELD_ROWS,
+                         ids=[str(row[0]) for row in FIELD_ROWS])
+def test_a_bad_field_names_itself(fields, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        Experiment(**fields)
+
+
+def test_good_verbose_values_are_what_keras_takes():
+    from keras_lrm.training.experiment_checks import verbose_value
+
+    assert [verbose_value(v) for v in ("auto", "0", "2", 1)] == \
+        ["auto", 0, 2, 1]
+
+
+def test_flags_whose_defaults_do_not_apply_are_ignored_unless_given():
+    """Only a flag given explicitly fails for having no effect: the
+    recipe's own defaults (enwik8's 4 long memories) do not."""
+    enwik8 = load_recipe("enwik8")
+    experiment = parse_experiment(enwik8.DEFAULTS, enwik8.TINY,
+                                  ["--placement", "all"])
+    assert experiment.placement == "all" and experiment.num_long == 4
+    experiment = parse_experiment(QUICKSTART.DEFAULTS, QUICKSTART.TINY,
+                                  ["--corpus", "enwik8"])
+    assert experiment.corpus_max_bytes == 4_000_000
+
+
+TUNE_ROWS = [
+    (["--max_trials", "0"], "`max_trials` must be an integer >= 1"),
+    (["--search_policies", "top"], "`search_policies` must be a non-empty"),
+    (["--search_policies", ""], "`search_policies` must be a non-empty"),
+    (["--search_policies", "last,last"], "`search_policies` must be a"),
+    (["--search_num_long", "1,x"],
+     "`search_num_long` must be comma-separated integers"),
+    (["--search_num_long", "3"], "`search_num_long` must be <= num_layers=2"),
+    (["--search_long_lengths", "-5"], "`search_long_lengths` must be a"),
+    (["--search_short_lengths", "8,8"], "`search_short_lengths` must be a"),
+    (["--search_short_lengths", ""],
+     "`search_short_lengths` must be comma-separated integers"),
+    (["--long_length", "64"], "`long_length` is not used by this recipe"),
+    (["--placement", "last"], "`placement` is not used by this recipe"),
+    (["--eval_batch_size", "4"], "`eval_batch_size` is not used by this"),
+    (["--test"], "`test` is not used by this recipe"),
+    (["--export_dir", "out"], "`export_dir` is not used by this recipe"),
+    (["--num_heads", "3"], "`d_model` must be divisible by `num_heads`"),
+]
+
+
+@pytest.mark.parametrize("flags,message", TUNE_ROWS,
+                         ids=[" ".join(row[0]) for row in TUNE_ROWS])
+def test_a_bad_search_flag_names_itself(flags, message, tmp_path):
+    data_dir = tmp_path / "tfrecords"
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        TUNE.main(["--tiny", "--strategy", "cpu", "--data_dir",
+                   str(data_dir), "--checkpoint_dir",
+                   str(tmp_path / "checkpoints"), *flags])
+    assert not data_dir.exists()
+
+
+HYPERMODEL_ROWS = [
+    (dict(experiment="quickstart"), "`experiment` must be a keras_lrm"),
+    (dict(vocab_size=0), "`vocab_size` must be an integer >= 1"),
+    (dict(policies=["top"]), "`policies` must be a non-empty list"),
+    (dict(policies=[]), "`policies` must be a non-empty list"),
+    (dict(policies="last"), "`policies` must be a non-empty list"),
+    (dict(num_long=[5]), "`num_long` must be <= num_layers=4"),
+    (dict(num_long=[1.5]), "`num_long` must be a non-empty list"),
+    (dict(long_lengths=[-1]), "`long_lengths` must be a non-empty list"),
+    (dict(long_lengths=np.array([16])), "`long_lengths` must be a"),
+    (dict(short_lengths=[8, 8]), "`short_lengths` must be a non-empty"),
+    (dict(metric="accuracy"), "`metric` must be one of"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", HYPERMODEL_ROWS,
+                         ids=[str(row[0]) for row in HYPERMODEL_ROWS])
+def test_a_bad_hypermodel_argument_names_itself(kwargs, message):
+    arguments = {"experiment": SMALL, "vocab_size": 40, **kwargs}
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        MemoryHyperModel(**arguments)
+
+
+SEARCH_ROWS = [
+    (dict(max_trials=0), "`max_trials` must be an integer >= 1"),
+    (dict(max_trials="8"), "`max_trials` must be an integer >= 1"),
+    (dict(experiment="quickstart"), "`experiment` must be a keras_lrm"),
+    (dict(polices=["last"]), "`run_search` takes the choices"),
+    (dict(num_long=[9]), "`num_long` must be <= num_layers=2"),
+    (dict(short_lengths=[]), "`short_lengths` must be a non-empty list"),
+    (dict(results="not ours"), "is not the results of a memory search"),
+    (dict(results="{\"trials\": []}"), "is not the results of a memory"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", SEARCH_ROWS,
+                         ids=[str(row[0]) for row in SEARCH_ROWS])
+def test_a_bad_search_argument_fails_before_the_data(kwargs, message,
+                                                    tmp_path):
+    from keras_lrm.tuning.search import run_search
+
+    experiment = Experiment(
+        name="search", num_layers=2, d_model=16, num_heads=2, d_ff=32,
+        corpus_max_bytes=100_000, strategy="cpu",
+        data_dir=str(tmp_path / "tfrecords"),
+        checkpoint_dir=str(tmp_path / "checkpoints"))
+    kwargs = {"experiment": experiment, **kwargs}
+    results = kwargs.pop("results", None)
+    if results is not None:
+        os.makedirs(experiment.run_dir)
+        with open(os.path.join(experiment.run_dir, "tuning.json"), "w") as f:
+            f.write(results)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_search(**kwargs)
+    assert not (tmp_path / "tfrecords").exists()
+    if results is not None:
+        # Not ours: left as it was.
+        with open(os.path.join(experiment.run_dir, "tuning.json")) as f:
+            assert f.read() == results
+
+
+# Real processes: the message on stderr, no traceback, exit status 1 (2 for
+# what argparse refuses), and nothing prepared.
+PROCESS_ROWS = [
+    ("quickstart", ["--num_heads", "3", "--d_model", "64"], 1,
+     "error: `d_model` must be divisible by `num_heads`. Received: "
+     "d_model=64, num_heads=3"),
+    ("enwik8", ["--verbose", "loud"], 1, "error: `verbose` must be"),
+    ("tune", ["--search_num_long", "1,x"], 1,
+     "error: `search_num_long` must be comma-separated integers"),
+    ("pg19", ["--d_model", "63", "--num_heads", "1"], 1,
+     "error: `d_model` must be even"),
+    ("wikitext103", ["--num_layers", "two"], 2,
+     "argument --num_layers: invalid int value: 'two'"),
+]
+
+
+@pytest.mark.parametrize("recipe,flags,status,message", PROCESS_ROWS,
+                         ids=[row[0] for row in PROCESS_ROWS])
+def test_a_recipe_prints_the_error_and_exits(recipe, flags, status, message,
+                                            tmp_path):
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "KERAS_LRM_TRACEBACK"}
+    environment["PYTHONPATH"] = ROOT
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes", f"{recipe}.py"),
+         *flags], cwd=tmp_path, env=environment, capture_output=True,
+        text=True, timeout=120)
+    assert done.returncode == status, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert os.listdir(tmp_path) == []
