@@ -207,7 +207,8 @@ def resume_experiment(tmp_path, steps, corpus_path):
         placement="last", num_long=1, long_length=16, short_length=8,
         batch_size=2, segment_length=8, train_steps=steps,
         learning_rate=1e-3, min_learning_rate_ratio=1.0, eval_batch_size=2,
-        eval_tokens=64, strategy="cpu", save_every=1000, verbose=0)
+        eval_tokens=64, strategy="cpu", save_every=1000, verbose=0,
+        export_dir="")
 
 
 @pytest.mark.slow
@@ -219,12 +220,20 @@ def test_resumed_run_continues_its_streams_exactly(tmp_path):
         bytes(rng.integers(97, 123, 30).astype(np.uint8))
         for _ in range(300)) + b"\n")
     whole = resume_experiment(tmp_path / "whole", 9, str(text))
-    run_experiment(whole)
+    expected = run_experiment(whole)
     split = resume_experiment(tmp_path / "split", 4, str(text))
     first = run_experiment(split)
     assert first["windows_per_pass"] > 9
     second = run_experiment(dataclasses.replace(split, train_steps=9))
-    assert "before" not in second and second["train"]["steps"] == 9
+    # results.json reads as the uninterrupted run's (issue 19, item 7).
+    assert second["before"] == expected["before"] == first["before"]
+    assert second["after"]["nll"] == expected["after"]["nll"]
+    assert second["train"]["steps"] == 9
+    assert second["train"]["attempts"] == 2
+    np.testing.assert_allclose(second["train"]["last_loss"],
+                               expected["train"]["last_loss"], rtol=1e-5)
+    assert second["train"]["tokens_per_second"] > 0
+    assert [a["first_step"] for a in second["attempts"]] == [0, 4]
     a = keras.saving.load_model(f"{whole.run_dir}/model.keras")
     b = keras.saving.load_model(f"{split.run_dir}/model.keras")
     for x, y in zip(a.get_weights(), b.get_weights()):
@@ -249,7 +258,8 @@ def test_resuming_with_another_batch_size_names_the_memory(source,
               shuffle=False, callbacks=[saver])
     other = StatefulLM(tiny_lm(), 4)
     compile_for_test(other)
-    with pytest.raises(ValueError, match="memory checkpoint.*batch_size=4"):
+    with pytest.raises(ValueError, match="stream layout .batch_size: "
+                       "checkpoint 2, this run 4.*Received: batch_size=4"):
         StreamCheckpoint(str(tmp_path), other).restore()
 
 

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import logging
 import os
-import time
 
 import keras
 import tensorflow as tf
@@ -30,6 +29,12 @@ from keras_lrm.placement import Placement
 from keras_lrm.training.checkpoint import StreamCheckpoint
 from keras_lrm.training.evaluation import evaluate_stream
 from keras_lrm.training.experiment_checks import check_experiment
+from keras_lrm.training.run_dir import MODEL
+from keras_lrm.training.run_dir import RESULTS
+from keras_lrm.training.run_dir import TOKENIZER
+from keras_lrm.training.run_dir import model_temp_path
+from keras_lrm.training.run_dir import read_results
+from keras_lrm.training.run_dir import remove_stale_temporaries
 from keras_lrm.training.stateful_lm import StatefulLM
 
 
@@ -213,12 +218,38 @@ def run_experiment(experiment):
 
     Resumes from `<checkpoint_dir>/<name>/` when a checkpoint is there,
     continuing the training streams at the next window with every
-    replica's memory.
+    replica's memory (see `StreamCheckpoint`: a checkpoint of another
+    stream layout is refused, a non-finite one never saved nor resumed).
+
+    `results.json` is written when training starts (`status` "training",
+    with `before`), after training (`"trained"`, with `model_path`) and
+    after the export (`"complete"`). A resumed run merges its figures with
+    the earlier runs', so the file reads as an uninterrupted run's:
+    `before` is the first run's, and `train` covers every step: `seconds`
+    is the training time summed over the runs (the steps a killed run made
+    after its last checkpoint are not counted: they were made again),
+    `tokens_per_second` is every trained token over those seconds,
+    `last_loss` the mean loss over the last pass's steps up to the end
+    (what Keras logs for it), and `attempts` the number of runs that
+    trained. `attempts` (top level) lists each run: the step it started
+    from and, once it finished, its last step and seconds. A run that
+    finds training already done (e.g. killed during the export) keeps
+    these figures and evaluates again.
+
+    Raises:
+        NonFiniteError: training produced a non-finite loss or weights;
+            the message names the step and the last good checkpoint.
+        ValueError: the run folder holds files that a run did not write,
+            or a checkpoint of another layout.
     """
     keras.utils.set_random_seed(experiment.seed)
     strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
     keras.mixed_precision.set_dtype_policy(
         precision_for(experiment, strategy))
+    chief = is_chief(strategy)
+    earlier = read_results(experiment.run_dir) or {} if chief else {}
+    if chief:
+        remove_stale_temporaries(experiment.run_dir)
     manifest = prepare_data(experiment)
     train_source = StreamSource.from_manifest(manifest, "train")
     layout = train_layout(train_source.num_tokens, experiment.batch_size,
@@ -231,10 +262,13 @@ def run_experiment(experiment):
             optimizer=build_optimizer(experiment),
             jit_compile=experiment.jit_compile,
             steps_per_execution=experiment.steps_per_execution)
-        checkpoint = StreamCheckpoint(experiment.run_dir, model,
-                                      experiment.save_every)
+        checkpoint = StreamCheckpoint(
+            experiment.run_dir, model, experiment.save_every,
+            layout={"windows_per_pass": layout.num_windows,
+                    "train_tokens": train_source.num_tokens})
         step = checkpoint.restore()
         results = {"experiment": dataclasses.asdict(experiment),
+                   "status": "training",
                    "strategy": type(strategy).__name__,
                    "replicas": strategy.num_replicas_in_sync,
                    "memory_lengths": lm.memory_lengths,
@@ -242,13 +276,18 @@ def run_experiment(experiment):
         if step == 0:
             results["before"] = _evaluate(experiment, lm, manifest, "valid",
                                           "before training")
+        elif "before" in earlier:
+            results["before"] = earlier["before"]
+        attempt = {"first_step": step}
+        results["attempts"] = list(earlier.get("attempts", [])) + [attempt]
+        if chief:
+            _write_results(experiment.run_dir, results)
         callbacks = [
             checkpoint,
-            keras.callbacks.TerminateOnNaN(),
             keras.callbacks.TensorBoard(
                 os.path.join(experiment.log_dir, experiment.name)),
         ]
-        started, first_step = time.perf_counter(), step
+        seconds_before = checkpoint.progress["seconds"]
         while step < experiment.train_steps:
             epoch, window = divmod(step, layout.num_windows)
             steps = min(layout.num_windows - window,
@@ -258,34 +297,39 @@ def run_experiment(experiment):
             dataset = distribute_streams(strategy, train_source, layout,
                                          start_window=window)
             with naming_damaged_shards(manifest):
-                history = model.fit(
+                model.fit(
                     dataset, initial_epoch=epoch, epochs=epoch + 1,
                     steps_per_epoch=steps, callbacks=callbacks,
                     shuffle=False, verbose=verbose_for(experiment))
-            if model.stop_training:
-                raise RuntimeError(
-                    f"Training stopped at step {checkpoint.step} (NaN loss).")
             step = checkpoint.step
-        seconds = time.perf_counter() - started
-        trained = step - first_step
+        progress = checkpoint.progress
+        seconds = progress["seconds"]
+        attempt.update(last_step=step, seconds=seconds - seconds_before)
         results["train"] = {
             "steps": step,
             "seconds": seconds,
-            "tokens_per_second": trained * experiment.batch_size
-            * experiment.segment_length / seconds if trained else 0.0,
-            "last_loss": float(history.history["loss"][-1])
-            if trained else None,
+            "tokens_per_second": step * experiment.batch_size
+            * experiment.segment_length / seconds if seconds else 0.0,
+            "last_loss": progress["last_loss"],
+            "attempts": progress["attempts"],
         }
         results["after"] = _evaluate(experiment, lm, manifest, "valid",
                                      "after training")
         if experiment.test:
             results["test"] = _evaluate(experiment, lm, manifest, "test",
                                         "test")
-    if is_chief(strategy):
+    if chief:
+        results["status"] = "trained"
         save_results(experiment, lm, manifest, results)
         if experiment.export_dir:
             export_and_sample(experiment, manifest, results)
     return results
+
+
+def _write_results(run_dir, results):
+    tf.io.gfile.makedirs(run_dir)
+    atomic_write(os.path.join(run_dir, RESULTS),
+                 json.dumps(results, indent=2, default=str))
 
 
 def export_and_sample(experiment, manifest, results):
@@ -299,6 +343,7 @@ def export_and_sample(experiment, manifest, results):
         lm, os.path.join(experiment.export_dir, experiment.name),
         tokenizer=manifest.tokenizer())
     results["export_path"] = path
+    results["status"] = "complete"
     print(f"Exported {path}", flush=True)
     if experiment.sample_prompt:
         loaded = tf.saved_model.load(path)
@@ -309,20 +354,19 @@ def export_and_sample(experiment, manifest, results):
         results["sample"] = experiment.sample_prompt + text
         print("Sample from the reloaded SavedModel:\n"
               f"{results['sample']}", flush=True)
-    atomic_write(os.path.join(experiment.run_dir, "results.json"),
-                 json.dumps(results, indent=2, default=str))
+    _write_results(experiment.run_dir, results)
 
 
 def save_results(experiment, lm, manifest, results):
     """Writes `model.keras`, `tokenizer/` and `results.json` atomically."""
     run_dir = experiment.run_dir
+    read_results(run_dir)
     tf.io.gfile.makedirs(run_dir)
-    final = os.path.join(run_dir, "model.keras")
-    temporary = os.path.join(run_dir, f".tmp-{os.getpid()}-model.keras")
+    final = os.path.join(run_dir, MODEL)
+    temporary = model_temp_path(run_dir)
     lm.save(temporary)
     tf.io.gfile.rename(temporary, final, overwrite=True)
-    manifest.tokenizer().save(os.path.join(run_dir, "tokenizer"))
+    manifest.tokenizer().save(os.path.join(run_dir, TOKENIZER))
     results["model_path"] = final
     results["data_dir"] = manifest.directory
-    atomic_write(os.path.join(run_dir, "results.json"),
-                      json.dumps(results, indent=2, default=str))
+    _write_results(run_dir, results)
