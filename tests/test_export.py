@@ -163,6 +163,24 @@ def test_bad_inputs_name_the_input(exported):
         cached(token_ids=tf.constant([[1, 256], [0, 0]]), **cache)
     with pytest.raises(tf.errors.InvalidArgumentError, match="`batch_size`"):
         loaded.signatures["initial_cache"](batch_size=tf.constant(-1))
+    # A signature call does not check ranks: the graph does, by name.
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="`token_ids` must have rank 2"):
+        step(token_ids=tf.constant([1, 2]), **memory)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="`memory_0` must have rank 3"):
+        step(token_ids=ids, **dict(memory, memory_0=tf.zeros((2, 4))))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="`token_ids` must have rank 2"):
+        loaded.signatures["detokenize"](token_ids=tf.constant([1, 2]))
+    step_text = loaded.signatures["step_text"]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="every `text` must hold at least one byte"):
+        step_text(text=tf.constant([b"", b""]), **memory)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="`text` must hold at least one string"):
+        step_text(text=tf.constant([], tf.string),
+                  **{name: value[:0] for name, value in memory.items()})
 
 
 def test_longer_memories_at_export(tmp_path):

@@ -79,37 +79,45 @@ class MemoryModule(tf.Module):
                                                name="token_ids")])
 
     def _check(self, inputs, specs):
-        """Asserts naming the input: ids in range, batches that agree."""
+        """Asserts naming the input: ranks, ids in range, batches that
+        agree."""
         token_ids = inputs["token_ids"]
-        batch = tf.shape(token_ids)[0]
-        checks = [
-            tf.debugging.assert_greater(
-                tf.shape(token_ids)[1], 0,
-                message="`token_ids` must hold at least one token per row"),
-            tf.debugging.assert_non_negative(
-                token_ids, message="`token_ids` must be >= 0"),
-            tf.debugging.assert_less(
-                token_ids, tf.constant(self.vocab_size, tf.int32),
-                message=f"`token_ids` must be < vocab_size="
-                        f"{self.vocab_size}"),
-        ]
-        if "filled" in specs:
-            checks.append(tf.debugging.assert_non_negative(
-                inputs["filled"],
-                message="`filled` must be >= 0 (a count of real memory "
-                        "rows)"))
-        for name, spec in specs.items():
-            shape = tf.shape(inputs[name])
-            checks.append(tf.debugging.assert_equal(
-                shape[0], batch,
-                message=f"`{name}` must have the batch size of "
-                        "`token_ids`"))
-            if spec.shape.rank > 1:
+        ranks = [_assert_rank("token_ids", token_ids, 2)] + [
+            _assert_rank(name, inputs[name], spec.shape.rank)
+            for name, spec in specs.items()]
+        # A signature call does not check ranks (its graph assumes them),
+        # so the shapes are read only once the ranks are known to fit.
+        with tf.control_dependencies(ranks):
+            batch = tf.shape(token_ids)[0]
+            checks = [
+                tf.debugging.assert_greater(
+                    tf.shape(token_ids)[1], 0,
+                    message="`token_ids` must hold at least one token per "
+                            "row (time >= 1)"),
+                tf.debugging.assert_non_negative(
+                    token_ids, message="`token_ids` must be >= 0"),
+                tf.debugging.assert_less(
+                    token_ids, tf.constant(self.vocab_size, tf.int32),
+                    message=f"`token_ids` must be < vocab_size="
+                            f"{self.vocab_size}"),
+            ]
+            if "filled" in specs:
+                checks.append(tf.debugging.assert_non_negative(
+                    inputs["filled"],
+                    message="`filled` must be >= 0 (a count of real "
+                            "memory rows)"))
+            for name, spec in specs.items():
+                shape = tf.shape(inputs[name])
                 checks.append(tf.debugging.assert_equal(
-                    shape[1:], tf.constant(spec.shape[1:].as_list()),
-                    message=f"`{name}` must have shape [batch, "
-                            f"{', '.join(map(str, spec.shape[1:]))}]"))
-        return checks
+                    shape[0], batch,
+                    message=f"`{name}` must have the batch size of "
+                            "`token_ids`"))
+                if spec.shape.rank > 1:
+                    checks.append(tf.debugging.assert_equal(
+                        shape[1:], tf.constant(spec.shape[1:].as_list()),
+                        message=f"`{name}` must have shape [batch, "
+                                f"{', '.join(map(str, spec.shape[1:]))}]"))
+        return ranks + checks
 
     def _run(self, inputs, specs, call):
         # Every input waits for the checks, so a bad one fails with its
@@ -152,11 +160,21 @@ class MemoryModule(tf.Module):
 
     def _step_text(self, inputs):
         text = inputs["text"]
-        lengths = tf.strings.length(text)
-        with tf.control_dependencies([tf.debugging.assert_equal(
-                lengths, lengths[0],
-                message="every `text` in a batch must have the same number "
-                        "of bytes")]):
+        with tf.control_dependencies([_assert_rank("text", text, 1)]):
+            lengths = tf.strings.length(text)
+            has_rows = tf.debugging.assert_positive(
+                tf.size(text), message="`text` must hold at least one string")
+        with tf.control_dependencies([has_rows]):
+            checks = [
+                tf.debugging.assert_positive(
+                    lengths, message="every `text` must hold at least one "
+                                     "byte"),
+                tf.debugging.assert_equal(
+                    lengths, lengths[0],
+                    message="every `text` in a batch must have the same "
+                            "number of bytes"),
+            ]
+        with tf.control_dependencies(checks):
             token_ids = tf.cast(tf.io.decode_raw(text, tf.uint8), tf.int32)
         return self._step({"token_ids": token_ids,
                            **{name: inputs[name]
@@ -164,16 +182,30 @@ class MemoryModule(tf.Module):
 
     def _detokenize(self, token_ids):
         table = tf.constant([bytes([i]) for i in range(256)])
-        checks = [
-            tf.debugging.assert_non_negative(
-                token_ids, message="`token_ids` must be >= 0"),
-            tf.debugging.assert_less(
-                token_ids, tf.constant(256, tf.int32),
-                message="`token_ids` must be < 256 (bytes)"),
-        ]
+        with tf.control_dependencies([_assert_rank("token_ids", token_ids,
+                                                   2)]):
+            checks = [
+                tf.debugging.assert_non_negative(
+                    token_ids, message="`token_ids` must be >= 0"),
+                tf.debugging.assert_less(
+                    token_ids, tf.constant(256, tf.int32),
+                    message="`token_ids` must be < 256 (bytes)"),
+            ]
         with tf.control_dependencies(checks):
             pieces = tf.gather(table, token_ids)
         return {"text": tf.strings.reduce_join(pieces, axis=-1)}
+
+
+def _assert_rank(name, value, rank):
+    """Asserts the rank of `value` when the graph runs.
+
+    `tf.rank` is folded into a constant from the signature's shape, so
+    the rank is counted from the runtime shape instead.
+    """
+    actual = tf.reduce_sum(tf.sign(tf.shape(value) + 1))
+    return tf.debugging.Assert(
+        tf.equal(actual, rank),
+        [f"`{name}` must have rank {rank}; received rank", actual])
 
 
 def read_metadata(loaded):
