@@ -70,7 +70,7 @@ def test_text_in_text_out(byte_model):
     (["ab", "abc"], {}, "same number of bytes"),
     ([1, 2], dict(max_new_tokens=0), "`max_new_tokens`"),
     ([1, 2], dict(temperature=-1.0), "`temperature`"),
-    ([1, 2], dict(top_k=0), "`top_k`"),
+    ([1, 2], dict(top_k=-1), "`top_k`"),
     ("", {}, "at least one byte"),
 ])
 def test_bad_arguments(byte_model, prompt, kwargs, argument):

@@ -7,12 +7,18 @@ cache (`call_with_cache`), so a step projects only its own token, not every
 memory row again.
 """
 
+import math
+import numbers
+import os
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
+from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
+from keras_lrm.arguments import is_int
+from keras_lrm.export.loading import load_model
 from keras_lrm.export.saved_model import read_metadata
 
 # Compiled runners of Keras models, kept while the model lives: a second
@@ -94,8 +100,8 @@ class _SavedModelRunner:
 
 
 def _runner(model, memory_lengths):
-    if isinstance(model, str):
-        model = tf.saved_model.load(model)
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
     if hasattr(model, "call_with_memory"):
         # A Placement's repr holds its policy and lengths.
         key = None if memory_lengths is None else repr(memory_lengths)
@@ -115,7 +121,8 @@ def _runner(model, memory_lengths):
 def _prompt_ids(prompt, vocab_size):
     """`[batch, time]` ids and whether the prompt was text."""
     texts = [prompt] if isinstance(prompt, (str, bytes)) else prompt
-    if len(texts) and all(isinstance(t, (str, bytes)) for t in texts):
+    if isinstance(texts, (list, tuple)) and len(texts) and \
+            all(isinstance(t, (str, bytes)) for t in texts):
         if vocab_size != 256:
             raise ValueError(
                 "A text `prompt` needs a byte-level model (vocab_size 256); "
@@ -136,7 +143,13 @@ def _prompt_ids(prompt, vocab_size):
             )
         ids = np.array([list(t) for t in encoded], dtype=np.int32)
         return ids, True
-    ids = np.asarray(prompt)
+    try:
+        ids = np.asarray(prompt)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            "`prompt` must be text or integer ids of shape (time,) or "
+            f"(batch, time) with rows of equal length ({error}). Received: "
+            f"prompt={_short(prompt)}") from error
     if ids.ndim == 1:
         ids = ids[None, :]
     if ids.ndim != 2 or ids.shape[1] < 1 or \
@@ -152,6 +165,30 @@ def _prompt_ids(prompt, vocab_size):
             f"min={ids.min()}, max={ids.max()}"
         )
     return ids.astype(np.int32), False
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_sampling(temperature, top_k, seed):
+    """The checked `(temperature, top_k, seed)`; `top_k` 0 becomes None."""
+    if not (isinstance(temperature, numbers.Real)
+            and not isinstance(temperature, bool)
+            and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(
+            "`temperature` must be a finite number >= 0 (0 picks the most "
+            f"likely token). Received: temperature={temperature!r}")
+    if top_k is not None:
+        if not is_int(top_k) or top_k < 0:
+            raise ValueError(
+                "`top_k` must be an integer >= 0, or None; 0 and None "
+                f"sample from every token. Received: top_k={top_k!r}")
+        top_k = int(top_k) or None
+    if seed is not None:
+        seed = check_non_negative("seed", seed)
+    return float(temperature), top_k, seed
 
 
 def sample_next(logits, temperature, top_k, rng):
@@ -179,16 +216,24 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
 
     Args:
         model: a `MemoryTransformerLM`, a SavedModel loaded with
-            `tf.saved_model.load`, or the path of one.
+            `tf.saved_model.load`, or the path of an export folder or a
+            `.keras` file (read with `load_model`).
         prompt: text (str/bytes, or a list of equally long ones) for a
             byte-level model, or token ids `(time,)` / `(batch, time)`.
         max_new_tokens: tokens to generate.
         temperature: softmax temperature; 0 picks the most likely token.
-        top_k: sample among the `top_k` most likely tokens only (all of
-            them when `top_k` is at least the vocabulary size).
-        seed: seed of the sampler; a fixed seed gives the same output.
+        top_k: sample among the `top_k` most likely tokens only; None or
+            0 (as in `recipes/generate.py --top_k 0`) samples from every
+            token, as does a `top_k` of at least the vocabulary size.
+        seed: seed of the sampler, an integer >= 0 or None (a fresh one
+            each call); a fixed seed gives the same output.
         memory_lengths: (Keras models) generate with other memory lengths.
-        segment_length: prompt tokens per call.
+        segment_length: prompt tokens per call (an integer >= 1).
+
+    Raises:
+        ValueError: an argument out of range, naming it; a `model` path
+            that is damaged or not an export (`FileNotFoundError` if
+            missing).
 
     Returns:
         The generated tokens: text (str, or a list for a batch of texts)
@@ -198,17 +243,13 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
 
     >>> generate(model, "def main(", max_new_tokens=64, top_k=40, seed=0)
     """
-    check_positive("max_new_tokens", max_new_tokens)
-    if not temperature >= 0:
-        raise ValueError(
-            f"`temperature` must be >= 0. Received: temperature={temperature}"
-        )
-    if top_k is not None:
-        check_positive("top_k", top_k)
+    max_new_tokens = check_positive("max_new_tokens", max_new_tokens)
+    temperature, top_k, seed = _check_sampling(temperature, top_k, seed)
+    if segment_length is not None:
+        check_positive("segment_length", segment_length)
     runner = _runner(model, memory_lengths)
     ids, as_text = _prompt_ids(prompt, runner.vocab_size)
     segment = segment_length or runner.segment_length
-    check_positive("segment_length", segment)
     memory = runner.initial_memory(ids.shape[0])
     for start in range(0, ids.shape[1], segment):
         logits, memory = runner.step(ids[:, start:start + segment], memory)
@@ -239,8 +280,18 @@ def generate_text(model, prompt, max_new_tokens, tokenizer=None, **kwargs):
     line is continued on that line (its last `<eos>` is dropped) and the
     text starts with the space between two words.
     """
+    if tokenizer is not None and not all(
+            hasattr(tokenizer, name) for name in ("name", "tokenize",
+                                                  "detokenize")):
+        raise ValueError(
+            "`tokenizer` must be a keras_lrm.data tokenizer (or None for "
+            f"bytes). Received: tokenizer={_short(tokenizer)}")
     if tokenizer is None or tokenizer.name == "bytes":
         return generate(model, prompt, max_new_tokens, **kwargs)
+    if not isinstance(prompt, (str, bytes)) or not prompt:
+        raise ValueError(
+            "`prompt` must be a non-empty text (str or bytes) for "
+            f"generate_text. Received: prompt={_short(prompt)}")
     data = prompt.encode("utf-8") if isinstance(prompt, str) else prompt
     ids = tokenizer.tokenize([data]).to_tensor().numpy()
     open_line = tokenizer.name == "words" and not data.endswith(b"\n")
