@@ -2,10 +2,11 @@
 
 Moments: `early` (no pause: the test kills it as soon as a temporary
 appears), `saving` (paused inside `tf.saved_model.save`, after the
-variables, before `saved_model.pb`), `before_swap` and `after_swap` (paused just before and just
-after the atomic exchange), `between_renames` (no atomic exchange; paused
-after the old export was renamed aside, before the new one is renamed in).
-At a pause it creates the file argv[3] and sleeps until killed.
+variables, before `saved_model.pb`), `before_swap` and `after_swap`
+(paused just before and just after the atomic exchange),
+`between_renames` (no atomic exchange; paused after the old export was
+renamed aside, before the new one is renamed in). At a pause it creates
+the file argv[3] and sleeps until killed.
 """
 
 import os

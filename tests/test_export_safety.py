@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -118,7 +119,8 @@ def test_only_our_stale_temporaries_are_cleaned(model, tmp_path):
         dead = dead_pid()
 
         def temporary(pid, kind, name="model", host=host, token="1" * 8):
-            full = tmp_path / f".tmp-keras_lrm-{host}-{pid}-{token}-{kind}-{name}"
+            full = tmp_path / (f".tmp-keras_lrm-{host}-{pid}-{token}-"
+                               f"{kind}-{name}")
             full.mkdir()
             (full / "part").write_text("x")
             return full
@@ -150,7 +152,6 @@ def test_only_our_stale_temporaries_are_cleaned(model, tmp_path):
         (user_staging / "data.csv").write_text("1,2")
         os.utime(user_staging, (time.time() - 7200,) * 2)
         os.environ["TMPDIR"] = str(tmp_path / "tmp")
-        import tempfile
         tempfile.tempdir = None
         try:
             export_saved_model(model, path)
@@ -202,7 +203,8 @@ def test_a_killed_export_leaves_a_complete_export_and_is_cleaned_up(
     """SIGKILL at five moments of real exports over an earlier export
     (memory 12; the killed ones export memory 6): `model` always holds a
     complete export, and the rerun (memory 4) leaves nothing else."""
-    moments = ("early", "saving", "before_swap", "after_swap", "between_renames")
+    moments = ("early", "saving", "before_swap", "after_swap",
+               "between_renames")
     runs = {}
     for moment in moments:
         export_saved_model(model, str(tmp_path / moment / "model"))
