@@ -1,8 +1,10 @@
 """KerasTuner over placements and memory lengths."""
 
+import dataclasses
 import json
 import os
 
+import keras
 import keras_tuner
 import numpy as np
 import pytest
@@ -34,6 +36,32 @@ def test_each_trial_builds_the_placement_it_names():
                               "short_length"}
     assert state_bytes(model.lm.memory_lengths, 16) == 64 * 16 * 4 + 4
     assert state_bytes([8], 16, "bfloat16") == 8 * 16 * 2 + 4
+
+
+def test_a_trial_is_seeded_by_its_values_not_by_what_ran_before():
+    """A resumed search builds a trial first that an uninterrupted one
+    built second: both must get the same weights."""
+    hypermodel = MemoryHyperModel(SMALL, 40, policies=["last", "first"],
+                                  long_lengths=[24], short_lengths=[8])
+
+    def trial(policy):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("policy", policy)
+        return hp
+
+    first = hypermodel.build(trial("first")).get_weights()
+    keras.utils.set_random_seed(123)
+    np.random.rand(5)
+    hypermodel.build(trial("last"))
+    again = hypermodel.build(trial("first")).get_weights()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    seeds = {hypermodel.trial_seed(trial(p)) for p in ("last", "first")}
+    assert len(seeds) == 2
+    other = MemoryHyperModel(dataclasses.replace(SMALL, seed=1), 40,
+                             policies=["last", "first"], long_lengths=[24],
+                             short_lengths=[8])
+    assert other.trial_seed(trial("last")) not in seeds
 
 
 def test_a_grid_search_meets_each_placement_once(tmp_path):

@@ -2,6 +2,8 @@
 every memory is."""
 
 import dataclasses
+import hashlib
+import json
 
 import keras
 import keras_tuner
@@ -90,6 +92,9 @@ class MemoryHyperModel(keras_tuner.HyperModel):
     `"val_perplexity"` for words (exact over the predicted tokens, where
     `val_loss` averages batches). `state_bytes` gives the cost the paper
     trades against the loss: the bytes of one stream's memory state.
+    Each trial is seeded from the experiment's `seed` and its own values
+    (`trial_seed`), so a trial scores the same in a search resumed after
+    a kill as in one that ran through.
 
     Args:
         experiment: a `keras_lrm.training.Experiment` for everything but the
@@ -158,6 +163,19 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         return experiment, experiment.placement_for(
             experiment.long_length, experiment.short_length)
 
+    def trial_seed(self, hp):
+        """The random seed of the trial `hp` stands for: a hash of the
+        experiment's `seed` and the trial's values (registering them).
+
+        The same values build and train the same model whatever ran
+        before them in the process, so a search resumed after a kill
+        scores a trial as an uninterrupted search does.
+        """
+        changes = self._trial_changes(hp)
+        text = json.dumps([self.experiment.seed, changes], sort_keys=True)
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        return int.from_bytes(digest[:4], "big")
+
     def _trial_changes(self, hp):
         """The experiment fields `hp` sets: the policy and the values
         that policy uses."""
@@ -177,6 +195,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         return changes
 
     def build(self, hp):
+        # Seeded per trial (weights, dropout), not once per process.
+        keras.utils.set_random_seed(self.trial_seed(hp))
         experiment, _ = self.trial_experiment(hp)
         lm = build_lm(experiment, self.vocab_size)
         model = StatefulLM(lm, experiment.batch_size, metric=self.metric)
@@ -187,6 +207,7 @@ class MemoryHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         callbacks = list(callbacks or [])
+        keras.utils.set_random_seed(self.trial_seed(hp))
         if not any(isinstance(c, ResetMemory) for c in callbacks):
             callbacks.append(ResetMemory())
         try:

@@ -1,0 +1,78 @@
+"""A memory search killed during a trial: the rerun finishes it and scores
+every trial as an uninterrupted search does."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_recipes import ROOT
+
+# Two trials (policy "last" and "first"), small and without XLA so that a
+# search takes seconds.
+FLAGS = ["--tiny", "--strategy", "cpu", "--verbose", "0", "--max_trials", "2",
+         "--corpus_max_bytes", "100000", "--train_steps", "3",
+         "--eval_tokens", "256", "--no-jit_compile",
+         "--search_policies", "last,first", "--search_num_long", "1",
+         "--search_long_lengths", "16", "--search_short_lengths", "8"]
+
+
+def _tune(tmp_path, checkpoints):
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "recipes", "tune.py"), *FLAGS,
+         "--data_dir", str(tmp_path / "tfrecords"),
+         "--checkpoint_dir", str(checkpoints), "--log_dir",
+         str(tmp_path / "logs")],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+
+
+def _finish(process):
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+
+
+def _scores(run_dir):
+    with open(os.path.join(run_dir, "tuning.json")) as f:
+        trials = json.load(f)["trials"]
+    return {trial["hyperparameters"]["policy"]: trial["bpc"]
+            for trial in trials}
+
+
+@pytest.mark.slow
+def test_a_search_killed_in_its_second_trial_resumes_exactly(tmp_path):
+    whole = tmp_path / "whole"
+    _finish(_tune(tmp_path, whole))
+    expected = _scores(whole / "tune-tiny")
+    assert sorted(expected) == ["first", "last"]
+
+    killed = tmp_path / "killed"
+    run_dir = killed / "tune-tiny"
+    process = _tune(tmp_path, killed)
+    deadline = time.monotonic() + 300
+    # The second trial has started: its folder holds its trial.json.
+    while not glob.glob(str(run_dir / "tuner-*" / "trial_1" / "trial.json")):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "tuning.json").exists()
+
+    # What a kill while writing tuning.json leaves, and a user's files.
+    stale = run_dir / "tuning.json.tmp-0123456789ab"
+    stale.write_text('{"metric": ')
+    (run_dir / "notes.txt").write_text("mine")
+    (run_dir / "tuning.json.tmp-mine").write_text("mine too")
+    _finish(_tune(tmp_path, killed))
+    assert _scores(run_dir) == expected
+    assert not stale.exists()
+    assert (run_dir / "notes.txt").read_text() == "mine"
+    assert (run_dir / "tuning.json.tmp-mine").read_text() == "mine too"
