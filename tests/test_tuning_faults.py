@@ -76,3 +76,22 @@ def test_a_search_killed_in_its_second_trial_resumes_exactly(tmp_path):
     assert not stale.exists()
     assert (run_dir / "notes.txt").read_text() == "mine"
     assert (run_dir / "tuning.json.tmp-mine").read_text() == "mine too"
+
+
+@pytest.mark.slow
+def test_a_damaged_tuner_state_is_named(tmp_path):
+    """KerasTuner writes its JSON in place; a kill in that write leaves a
+    file the rerun cannot read: the error names the folder to move."""
+    checkpoints = tmp_path / "checkpoints"
+    process = _tune(tmp_path, checkpoints)
+    _finish(process)
+    (oracle,) = glob.glob(str(checkpoints / "tune-tiny" / "tuner-*" /
+                              "oracle.json"))
+    with open(oracle, "r+") as f:
+        f.truncate(10)
+    process = _tune(tmp_path, checkpoints)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1
+    assert f"error: The tuner's state in {os.path.dirname(oracle)} " \
+        "cannot be read" in stderr
+    assert "Traceback" not in stderr
