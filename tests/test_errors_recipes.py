@@ -250,6 +250,11 @@ PROCESS_ROWS = [
      "error: `search_num_long` must be comma-separated integers"),
     ("pg19", ["--d_model", "63", "--num_heads", "1"], 1,
      "error: `d_model` must be even"),
+    # The corpus is looked for before anything is written.
+    ("quickstart", ["--corpus", "text"], 1,
+     "error: Corpus 'text' needs `path`"),
+    ("enwik8", ["--corpus_path", "missing.zip"], 1,
+     "error: No enwik8 file at `path`"),
     ("wikitext103", ["--num_layers", "two"], 2,
      "argument --num_layers: invalid int value: 'two'"),
 ]

@@ -58,6 +58,13 @@ def run_search(experiment, max_trials=8, **choices):
         max_trials: trials to run.
         **choices: `MemoryHyperModel`'s `policies`, `num_long`,
             `long_lengths`, `short_lengths`.
+
+    Raises:
+        ValueError: before any data are prepared, for a bad `max_trials`
+            or choice, or a `tuning.json` in the run's folder that a
+            search did not write (it is never replaced); after, for a
+            tuner state that cannot be read (a kill while KerasTuner wrote
+            it), naming its folder.
     """
     check_positive("max_trials", max_trials)
     unknown = sorted(set(choices) - set(SEARCH_SPACE))
