@@ -15,8 +15,6 @@ checkpoints/tune/tuner-<hash of the settings>/).
         --search_long_lengths 256,1024 --corpus enwik8 --corpus_path enwik8.zip
 """
 
-import sys
-
 from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import parse_experiment
@@ -90,10 +88,9 @@ def main(argv=None):
     from keras_lrm.tuning.hypermodel import check_search_space
     from keras_lrm.tuning.search import run_search
 
-    args = sys.argv[1:] if argv is None else list(argv)
-    experiment, flags = parse_experiment(DEFAULTS, TINY, args, __doc__,
+    experiment, flags = parse_experiment(DEFAULTS, TINY, argv, __doc__,
                                          add_search_flags, unused=UNUSED)
-    choices = search_choices(flags, tiny="--tiny" in args)
+    choices = search_choices(flags, tiny=flags["tiny"])
     check_search_space(experiment, prefix="search_", **choices)
     return run_search(experiment, max_trials=flags["max_trials"], **choices)
 

@@ -146,3 +146,15 @@ def test_tune_recipe_searches_and_ranks_trials(tmp_path):
     saved = json.loads(open(os.path.join(
         tmp_path, "checkpoints", "tune-tiny", "tuning.json")).read())
     assert saved == results
+
+
+def test_tiny_search_choices_follow_an_abbreviated_tiny_flag():
+    from keras_lrm.training.cli import parse_experiment
+
+    tune = load_recipe("tune")
+    for argv in (["--tiny"], ["--tin"]):
+        experiment, flags = parse_experiment(
+            tune.DEFAULTS, tune.TINY, argv, add_flags=tune.add_search_flags)
+        assert experiment.name == "tune-tiny" and flags["tiny"]
+        assert tune.search_choices(flags, flags["tiny"])["long_lengths"] \
+            == [32]

@@ -22,7 +22,8 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
         argv: arguments (default `sys.argv[1:]`).
         description: help text.
         add_flags: optional `function(parser)` adding a recipe's own flags;
-            then returns `(experiment, their values as a dict)`.
+            then returns `(experiment, their values as a dict)`, the dict
+            also holding `tiny` (whether `--tiny` was given).
         unused: optional dict of the fields this recipe does not use, each
             with what to use instead; giving one of them is an error.
 
@@ -61,6 +62,9 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
     args = vars(parser.parse_args(argv))
     extra = {name: args.pop(name) for name in own}
     experiment = defaults
+    # A recipe's own flags may differ with --tiny too (argparse also takes
+    # it abbreviated, so the recipe reads it here, not in argv).
+    extra["tiny"] = args["tiny"]
     if args.pop("tiny"):
         experiment = dataclasses.replace(experiment, **(tiny or {}))
     given = {name: value for name, value in args.items()
