@@ -193,7 +193,7 @@ ROWS = [
      IAE, "`token_ids` must be >= 0"),
     ("step", "`token_ids` int64",
      lambda c: c.step(token_ids=tf.constant([[1, 2], [3, 4]], tf.int64)),
-     (IAE, TypeError), "int32"),
+     (IAE, TypeError), "dtype=tf.int32, name='token_ids'"),
     ("step", "`memory_0` of another batch size",
      lambda c: c.step(memory_0=tf.zeros((3, 12, 16))),
      IAE, "`memory_0` must have the batch size"),
@@ -230,7 +230,11 @@ ROWS = [
      IAE, "`batch_size` must be >= 1"),
     ("initial_memory", "`batch_size` float",
      lambda c: c.signatures["initial_memory"](batch_size=tf.constant(2.0)),
-     (IAE, TypeError), "int32"),
+     (IAE, TypeError), "dtype=tf.int32, name='batch_size'"),
+    # TensorFlow's binding names the input in the exception's context.
+    ("initial_memory", "`batch_size` a vector",
+     lambda c: c.signatures["initial_memory"](batch_size=tf.constant([2])),
+     IAE, "name='batch_size'"),
     ("initial_cache", "`batch_size=-1`",
      lambda c: c.signatures["initial_cache"](batch_size=tf.constant(-1)),
      IAE, "`batch_size` must be >= 1"),
@@ -413,6 +417,9 @@ def run_row(ctx, call, error_type):
 
 
 def message(error):
+    """The message, and that of the exception it was raised during: for
+    a signature call of the wrong dtype or rank, TensorFlow's binding
+    names the input there and its fallback call fails after it."""
     text = str(error.code) if isinstance(error, SystemExit) else str(error)
     return f"{text} {error.__context__ or ''}"
 
