@@ -256,3 +256,31 @@ def test_a_killed_export_leaves_a_complete_export_and_is_cleaned_up(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+@pytest.mark.slow
+def test_two_exports_at_once_keep_each_others_temporaries(model, tmp_path):
+    """A second export to the same path, while a first one (a real
+    process) is paused before its swap, leaves the first one's
+    temporaries alone; they are cleaned once that process is gone."""
+    path = str(tmp_path / "model")
+    export_saved_model(model, path)
+    signal_file = str(tmp_path / "paused.signal")
+    paused = start(path, "before_swap", signal_file)
+
+    def temporaries():
+        return sorted(entry for entry in os.listdir(tmp_path)
+                      if entry.startswith(".tmp-keras_lrm-"))
+
+    try:
+        wait_for(paused, lambda: os.path.exists(signal_file), "paused")
+        theirs = temporaries()
+        assert [entry for entry in theirs if f"-{paused.pid}-" in entry]
+        export_saved_model(model, path, memory_lengths=[4])
+        assert memory_lengths(path) == [4]
+        assert temporaries() == theirs
+    finally:
+        paused.kill()
+        paused.wait()
+    export_saved_model(model, path)
+    assert memory_lengths(path) == [12] and temporaries() == []
