@@ -6,16 +6,14 @@ import inspect
 import json
 import logging
 import os
-import re
 
 import keras
 import keras_tuner
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.data.files import TEMP_MARKER
 from keras_lrm.data.files import atomic_write
-from keras_lrm.data.files import remove_quietly
+from keras_lrm.data.files import remove_temp_files
 from keras_lrm.data.manifest import naming_damaged_shards
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
@@ -32,8 +30,6 @@ from keras_lrm.tuning.hypermodel import state_bytes
 
 RESULTS_FILE = "tuning.json"
 RESULTS_KEYS = {"metric", "train_steps", "valid_tokens", "trials"}
-# `atomic_write`'s temporaries: `<name>.tmp-<12 hex digits>`.
-_TEMPORARY = re.compile(r".+" + re.escape(TEMP_MARKER) + r"[0-9a-f]{12}")
 SEARCH_SPACE = ("policies", "num_long", "long_lengths", "short_lengths")
 DEFAULT_SPACE = {
     name: parameter.default for name, parameter in
@@ -106,6 +102,8 @@ def run_search(experiment, max_trials=8, **choices):
     valid_layout = eval_layout(valid_tokens, experiment.batch_size,
                                experiment.segment_length)
     project_name = _project_name(experiment, hypermodel)
+    folder = os.path.join(experiment.run_dir, project_name)
+    resuming = tf.io.gfile.exists(folder)
     try:
         # Never `overwrite=True`: KerasTuner would remove the folder. A
         # rerun with the same settings reloads it and retries the trial a
@@ -117,7 +115,8 @@ def run_search(experiment, max_trials=8, **choices):
             distribution_strategy=strategy,
             directory=experiment.run_dir, project_name=project_name)
     except (ValueError, KeyError, RuntimeError) as error:
-        folder = os.path.join(experiment.run_dir, project_name)
+        if not resuming:
+            raise
         raise ValueError(
             f"The tuner's state in {folder} cannot be read (KerasTuner "
             "writes its JSON files in place: was a run killed while "
@@ -144,13 +143,9 @@ def run_search(experiment, max_trials=8, **choices):
 def check_results_file(path):
     """Raises `ValueError` if a file at `path` is not a `tuning.json` a
     search wrote (it is replaced only then); removes the temporaries of
-    one that a killed run left beside it."""
+    one that a killed run left beside it (and only those)."""
     folder, name = os.path.split(path)
-    if tf.io.gfile.isdir(folder):
-        for entry in tf.io.gfile.listdir(folder):
-            if _TEMPORARY.fullmatch(entry) and \
-                    entry.startswith(name + TEMP_MARKER):
-                remove_quietly(os.path.join(folder, entry))
+    remove_temp_files(folder, {name})
     if not tf.io.gfile.exists(path):
         return
     try:
