@@ -46,8 +46,9 @@ DEFAULTS = Experiment(
     save_every=10_000,
 )
 
-TINY = dict(name="enwik8-tiny", corpus_allow_short=True, num_layers=3, d_model=64, num_heads=2,
-            d_ff=128, num_long=1, long_length=48, short_length=8,
+TINY = dict(name="enwik8-tiny", corpus_allow_short=True, num_layers=3,
+            d_model=64, num_heads=2, d_ff=128, num_long=1, long_length=48,
+            short_length=8,
             eval_long_length=96, batch_size=4, segment_length=16,
             train_steps=6, warmup_steps=2, eval_batch_size=4,
             eval_segment_length=16, eval_tokens=2_048,
