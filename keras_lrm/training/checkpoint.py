@@ -409,6 +409,8 @@ class StreamCheckpoint(keras.callbacks.Callback):
         write_record(directory, record)
 
     def _prune(self):
+        # A worker other than the chief sees the weights the chief has
+        # committed so far, so it may keep a step or two more for a while.
         complete = self.complete_steps()
         if len(complete) <= self.max_to_keep:
             return
