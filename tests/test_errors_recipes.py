@@ -2,6 +2,7 @@
 `run_search`: each fails at once, before any data are prepared, with an
 error that names the flag or argument (docs/errors.md)."""
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -164,6 +165,7 @@ TUNE_ROWS = [
     (["--test"], "`test` is not used by this recipe"),
     (["--export_dir", "out"], "`export_dir` is not used by this recipe"),
     (["--num_heads", "3"], "`d_model` must be divisible by `num_heads`"),
+    (["--strategy", "multiworker"], "A search runs on one worker"),
 ]
 
 
@@ -208,6 +210,7 @@ SEARCH_ROWS = [
     (dict(polices=["last"]), "`run_search` takes the choices"),
     (dict(num_long=[9]), "`num_long` must be <= num_layers=2"),
     (dict(short_lengths=[]), "`short_lengths` must be a non-empty list"),
+    (dict(strategy="multiworker"), "A search runs on one worker"),
     (dict(results="not ours"), "is not the results of a memory search"),
     (dict(results="{\"trials\": []}"), "is not the results of a memory"),
 ]
@@ -225,6 +228,9 @@ def test_a_bad_search_argument_fails_before_the_data(kwargs, message,
         data_dir=str(tmp_path / "tfrecords"),
         checkpoint_dir=str(tmp_path / "checkpoints"))
     kwargs = {"experiment": experiment, **kwargs}
+    if "strategy" in kwargs:
+        kwargs["experiment"] = dataclasses.replace(
+            experiment, strategy=kwargs.pop("strategy"))
     results = kwargs.pop("results", None)
     if results is not None:
         os.makedirs(experiment.run_dir)

@@ -19,6 +19,7 @@ from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import eval_layout
 from keras_lrm.data.streams import train_layout
+from keras_lrm.distribute import choose
 from keras_lrm.distribute import resolve_strategy
 from keras_lrm.training.experiment import metric_for
 from keras_lrm.training.experiment import precision_for
@@ -75,13 +76,15 @@ def run_search(experiment, max_trials=8, **choices):
     results_path = os.path.join(experiment.run_dir, RESULTS_FILE)
     check_results_file(results_path)
     keras.utils.set_random_seed(experiment.seed)
-    strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    # Before the strategy is made ("multiworker" would wait for its
+    # workers) and before the data are prepared.
+    if choose(experiment.strategy) == "multiworker":
         raise ValueError(
             "A search runs on one worker (TPU, GPUs or CPU): KerasTuner "
             "spreads trials over machines itself (its KERASTUNER_* "
             "variables). Received: strategy=" + repr(experiment.strategy)
         )
+    strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
     policy = precision_for(experiment, strategy)
     keras.mixed_precision.set_dtype_policy(policy)
     manifest = prepare_data(experiment)
