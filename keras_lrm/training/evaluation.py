@@ -4,8 +4,11 @@ import math
 
 import tensorflow as tf
 
+from keras_lrm.arguments import check_positive
+from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import eval_layout
+from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.training.stateful_lm import StatefulLM
 
 
@@ -35,7 +38,35 @@ def evaluate_stream(lm, source, batch_size=1, segment_length=None,
     Returns:
         Dict with `nll` (nats per token), `bits_per_token`, `perplexity`
         and `tokens` (predicted tokens).
+
+    Raises:
+        ValueError: an argument of the wrong type or range (named).
     """
+    if not isinstance(lm, MemoryTransformerLM):
+        raise ValueError(
+            "`lm` must be a keras_lrm MemoryTransformerLM. Received: "
+            f"lm={lm!r}"
+        )
+    if not isinstance(source, StreamSource):
+        raise ValueError(
+            "`source` must be a keras_lrm.data.streams.StreamSource (e.g. "
+            "`StreamSource.from_manifest(manifest, 'valid')`). Received: "
+            f"source={source!r}"
+        )
+    check_positive("batch_size", batch_size)
+    if segment_length is not None:
+        check_positive("segment_length", segment_length)
+    if max_tokens is not None and (check_positive(
+            "max_tokens", max_tokens) < 2):
+        raise ValueError(
+            "`max_tokens` must be at least 2: the first token is context "
+            f"only. Received: max_tokens={max_tokens!r}"
+        )
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(
+            "`verbose` must be 'auto', 0, 1 or 2. Received: "
+            f"verbose={verbose!r}"
+        )
     segment_length = segment_length or lm.segment_length
     num_tokens = source.num_tokens if max_tokens is None \
         else min(max_tokens, source.num_tokens)

@@ -7,6 +7,7 @@ from keras import ops
 from keras_lrm.arguments import check_positive
 from keras_lrm.metrics import BitsPerToken
 from keras_lrm.metrics import Perplexity
+from keras_lrm.models import MemoryTransformerLM
 
 MODES = ("train", "eval")
 METRICS = {"bpc": BitsPerToken, "perplexity": Perplexity}
@@ -67,6 +68,11 @@ class StatefulLM(keras.Model):
 
     def __init__(self, lm, batch_size, metric="bpc", **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(lm, MemoryTransformerLM):
+            raise ValueError(
+                "`lm` must be a keras_lrm MemoryTransformerLM. Received: "
+                f"lm={lm!r}"
+            )
         check_positive("batch_size", batch_size)
         if metric not in METRICS:
             raise ValueError(
