@@ -230,3 +230,51 @@ def test_only_stale_temporaries_of_our_own_files_are_removed(tmp_path):
     for name, kept in names.items():
         assert (tmp_path / name).exists() == kept, name
     assert not os.path.exists(results_temp)
+
+
+def test_a_diverging_run_stops_naming_the_step_and_the_good_checkpoint(
+        tmp_path):
+    from keras_lrm.training import run_experiment
+    from tests.test_checkpoint_faults import tiny_experiment
+    from tests.test_checkpoint_faults import write_text
+
+    # Adam steps of 1e30 overflow the activations at the second step.
+    run = tiny_experiment(tmp_path, write_text(tmp_path / "text.txt"),
+                          learning_rate=1e30, clip_norm=0.0, dropout=0.0,
+                          save_every=1, train_steps=8)
+    good = os.path.join(run.run_dir, "weights", "ckpt-1")
+    message = (f"at step 2; nothing of it was saved. The last good "
+               f"checkpoint, kept, is {good}")
+    for _ in range(2):  # The rerun resumes the good checkpoint, not poison.
+        with pytest.raises(NonFiniteError, match=message):
+            run_experiment(run)
+        assert records(run.run_dir, "weights") == [1]
+    reader = tf.train.load_checkpoint(good)
+    for name in reader.get_variable_to_shape_map():
+        value = np.asarray(reader.get_tensor(name))
+        assert value.dtype.kind != "f" or np.isfinite(value).all(), name
+
+
+def test_files_in_a_folder_that_is_not_ours_are_never_removed(tmp_path):
+    # Someone's own checkpoint files where our folders would be.
+    for folder in ("weights", "memory-worker-0"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "ckpt-3.index").write_text("theirs")
+    assert StreamCheckpoint(str(tmp_path), tiny_model()).restore() == 0
+    for folder in ("weights", "memory-worker-0"):
+        assert (tmp_path / folder / "ckpt-3.index").read_text() == "theirs"
+
+
+def test_uncommitted_step_files_of_our_own_are_cleaned(source, tmp_path):
+    model = tiny_model()
+    train(model, source, 2, [StreamCheckpoint(str(tmp_path), model,
+                                              save_every=2)])
+    # What a kill while writing step 4 leaves.
+    (tmp_path / "weights" / "ckpt-4.index").write_text("half")
+    (tmp_path / "weights" / "ckpt-4_temp").mkdir()
+    (tmp_path / "weights" / "ckpt-4_temp" / "part-00000").write_text("x")
+    (tmp_path / "weights" / "notes.txt").write_text("mine")
+    assert StreamCheckpoint(str(tmp_path), tiny_model()).restore() == 2
+    assert sorted(os.listdir(tmp_path / "weights")) == [
+        "ckpt-2.data-00000-of-00001", "ckpt-2.index", "notes.txt",
+        "steps.json"]

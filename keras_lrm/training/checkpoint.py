@@ -249,7 +249,14 @@ class StreamCheckpoint(keras.callbacks.Callback):
             )
 
     def _clean(self, directory, keep):
-        """Removes our uncommitted step files and stale temporaries."""
+        """Removes our uncommitted step files and stale temporaries.
+
+        Only in a folder marked as ours: `stream_layout.json` is written
+        before the first checkpoint, so files of a folder without it are
+        someone else's and stay.
+        """
+        if not tf.io.gfile.exists(os.path.join(self.directory, LAYOUT)):
+            return
         remove_temp_files(directory, {RECORD})
         remove_step_files(directory, step_files(directory) - set(keep))
 
