@@ -278,3 +278,28 @@ def test_uncommitted_step_files_of_our_own_are_cleaned(source, tmp_path):
     assert sorted(os.listdir(tmp_path / "weights")) == [
         "ckpt-2.data-00000-of-00001", "ckpt-2.index", "notes.txt",
         "steps.json"]
+
+
+def test_a_rerun_after_training_keeps_the_figures_of_the_run(tmp_path):
+    """As after a kill during the export: results.json loses nothing."""
+    from keras_lrm.training import run_experiment
+    from tests.test_checkpoint_faults import tiny_experiment
+    from tests.test_checkpoint_faults import write_text
+
+    run = tiny_experiment(tmp_path, write_text(tmp_path / "text.txt"),
+                          train_steps=4, save_every=2)
+    first = run_experiment(run)
+    stale = os.path.join(run.run_dir, f".tmp-{dead_pid()}-model.keras")
+    with open(stale, "w") as f:
+        f.write("half a model")
+    again = run_experiment(run)
+    assert not os.path.exists(stale)
+    assert again["before"] == first["before"]
+    assert again["after"] == first["after"]
+    assert again["train"] == first["train"]
+    assert first["train"]["last_loss"] is not None
+    assert first["train"]["tokens_per_second"] > 0
+    with open(os.path.join(run.run_dir, "results.json")) as f:
+        saved = json.load(f)
+    assert saved["train"] == first["train"]
+    assert [a["first_step"] for a in saved["attempts"]] == [0, 4]

@@ -247,8 +247,9 @@ def run_experiment(experiment):
     keras.mixed_precision.set_dtype_policy(
         precision_for(experiment, strategy))
     chief = is_chief(strategy)
-    earlier = read_results(experiment.run_dir) or {} if chief else {}
+    earlier = {}
     if chief:
+        earlier = read_results(experiment.run_dir) or {}
         remove_stale_temporaries(experiment.run_dir)
     manifest = prepare_data(experiment)
     train_source = StreamSource.from_manifest(manifest, "train")
