@@ -296,7 +296,9 @@ class StreamCheckpoint(keras.callbacks.Callback):
     def restore(self):
         """Restores the newest complete, finite checkpoint; returns its step.
 
-        Returns 0 (and changes nothing) when there is no checkpoint.
+        Returns 0 (and restores nothing) when there is no checkpoint. Our
+        own leftovers of a killed save (uncommitted step files, stale
+        temporaries) are removed.
 
         Raises:
             ValueError: the checkpoint was saved with another layout or
