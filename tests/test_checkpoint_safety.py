@@ -30,7 +30,11 @@ from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.training import StatefulLM
 from keras_lrm.training import StreamCheckpoint
 from keras_lrm.training import checkpoint as checkpoint_module
+from keras_lrm.training import run_experiment
 from keras_lrm.training.run_dir import remove_stale_temporaries
+from tests.test_checkpoint_faults import tiny_experiment
+from tests.test_checkpoint_faults import write_text
+from tests.test_stateful_training import two_cpu_strategy
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +185,7 @@ def test_resuming_with_another_layout_is_refused_naming_both_values(
 
 
 def test_each_replica_gets_its_own_memory_back(source, tmp_path):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     layout = train_layout(source.num_tokens, 4, 8)
     with strategy.scope():
         model = tiny_model(batch_size=4)
@@ -234,10 +238,6 @@ def test_only_stale_temporaries_of_our_own_files_are_removed(tmp_path):
 
 def test_a_diverging_run_stops_naming_the_step_and_the_good_checkpoint(
         tmp_path):
-    from keras_lrm.training import run_experiment
-    from tests.test_checkpoint_faults import tiny_experiment
-    from tests.test_checkpoint_faults import write_text
-
     # Adam steps of 1e30 overflow the activations at the second step.
     run = tiny_experiment(tmp_path, write_text(tmp_path / "text.txt"),
                           learning_rate=1e30, clip_norm=0.0, dropout=0.0,
@@ -282,10 +282,6 @@ def test_uncommitted_step_files_of_our_own_are_cleaned(source, tmp_path):
 
 def test_a_rerun_after_training_keeps_the_figures_of_the_run(tmp_path):
     """As after a kill during the export: results.json loses nothing."""
-    from keras_lrm.training import run_experiment
-    from tests.test_checkpoint_faults import tiny_experiment
-    from tests.test_checkpoint_faults import write_text
-
     run = tiny_experiment(tmp_path, write_text(tmp_path / "text.txt"),
                           train_steps=4, save_every=2)
     first = run_experiment(run)

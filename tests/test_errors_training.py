@@ -28,6 +28,7 @@ from keras_lrm.training import evaluate_stream
 from keras_lrm.training import run_experiment
 from tests.test_checkpoint_faults import tiny_experiment
 from tests.test_checkpoint_faults import write_text
+from tests.test_stateful_training import two_cpu_strategy
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def restore(directory, **model_args):
 
 
 def two_replicas_batch_of_three(tmp_path, source):
-    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    with two_cpu_strategy().scope():
         StatefulLM(tiny_lm(), 3)
 
 

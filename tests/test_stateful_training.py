@@ -1,6 +1,7 @@
 """Memory carried across batches in `fit`, under strategies, and resumed."""
 
 import dataclasses
+import functools
 
 import keras
 import numpy as np
@@ -51,10 +52,21 @@ def compile_for_test(model):
     model.compile(optimizer=keras.optimizers.SGD(0.05))
 
 
+@functools.lru_cache(maxsize=None)
+def two_cpu_strategy():
+    """The one MirroredStrategy on two logical CPUs of this process.
+
+    A second instance starts its collective instance keys where the first
+    did, so a model trained under it fails with a shape mismatch in the
+    collective (when both run in one pytest process).
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def test_each_replica_keeps_the_memory_of_its_rows(source):
     """(a) MirroredStrategy on two logical CPUs, compared per replica."""
     layout = train_layout(source.num_tokens, 4, 8)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     with strategy.scope():
         lm = tiny_lm()
         initial = lm.get_weights()
