@@ -221,20 +221,20 @@ def run_experiment(experiment):
     replica's memory (see `StreamCheckpoint`: a checkpoint of another
     stream layout is refused, a non-finite one never saved nor resumed).
 
-    `results.json` is written when training starts (`status` "training",
-    with `before`), after training (`"trained"`, with `model_path`) and
-    after the export (`"complete"`). A resumed run merges its figures with
-    the earlier runs', so the file reads as an uninterrupted run's:
-    `before` is the first run's, and `train` covers every step: `seconds`
-    is the training time summed over the runs (the steps a killed run made
-    after its last checkpoint are not counted: they were made again),
-    `tokens_per_second` is every trained token over those seconds,
-    `last_loss` the mean loss over the last pass's steps up to the end
-    (what Keras logs for it), and `attempts` the number of runs that
-    trained. `attempts` (top level) lists each run: the step it started
-    from and, once it finished, its last step and seconds. A run that
-    finds training already done (e.g. killed during the export) keeps
-    these figures and evaluates again.
+    `results.json` is written when training starts (`status`
+    "training", with `before`), after training ("trained", with
+    `model_path`) and after the export ("complete"; at once without an
+    export). A resumed run merges its figures with the earlier runs', so
+    the file reads as an uninterrupted run's: `before` is the first run's,
+    and `train` covers every step: `seconds` is the time inside `fit`
+    summed over the runs (the steps a killed run made after its last
+    checkpoint are not counted: they were made again), `tokens_per_second`
+    every trained token over those seconds, `last_loss` the mean loss over
+    the last pass's steps up to the end (what Keras logs for it), and
+    `attempts` the number of runs that trained. `attempts` (top level)
+    lists each run: the step it started from and, once it finished, its
+    last step and seconds. A run that finds training already done (e.g.
+    killed during the export) keeps these figures and evaluates again.
 
     Raises:
         NonFiniteError: training produced a non-finite loss or weights;
@@ -320,7 +320,8 @@ def run_experiment(experiment):
             results["test"] = _evaluate(experiment, lm, manifest, "test",
                                         "test")
     if chief:
-        results["status"] = "trained"
+        results["status"] = "trained" if experiment.export_dir \
+            else "complete"
         save_results(experiment, lm, manifest, results)
         if experiment.export_dir:
             export_and_sample(experiment, manifest, results)
