@@ -266,6 +266,89 @@ CASES = {
 }
 
 
+# How docs/errors.md lists each case: (entry point, bad input).
+TABLE = {
+    "StatefulLM lm not a MemoryTransformerLM": (
+        "StatefulLM(lm, batch_size)",
+        'lm not a MemoryTransformerLM ("transformer")'),
+    "StatefulLM batch_size=0": ("StatefulLM", "batch_size=0"),
+    "StatefulLM batch_size=2.5": ("StatefulLM", "batch_size=2.5"),
+    "StatefulLM metric='accuracy'": ("StatefulLM", 'metric="accuracy"'),
+    "StatefulLM batch_size=3 on 2 replicas": (
+        "StatefulLM", "batch_size=3 under a strategy of 2 replicas"),
+    "StatefulLM call with 3 rows for batch_size=2": (
+        "StatefulLM.__call__", "windows of 3 rows for batch_size=2"),
+    "StatefulLM call with rank-1 windows": (
+        "StatefulLM.__call__", "windows of rank 1"),
+    "StreamCheckpoint save_every=0": (
+        "StreamCheckpoint(directory, model, ...)", "save_every=0"),
+    "StreamCheckpoint max_to_keep=0": ("StreamCheckpoint", "max_to_keep=0"),
+    "StreamCheckpoint layout='windows'": (
+        "StreamCheckpoint", 'layout="windows" (not a dict)'),
+    "restore with another segment_length": (
+        "StreamCheckpoint.restore",
+        "another segment_length than the checkpoint's"),
+    "restore with another batch_size": (
+        "StreamCheckpoint.restore",
+        "another batch_size (or replicas, workers, memory lengths)"),
+    "restore into another model (d_model)": (
+        "StreamCheckpoint.restore", "a model of another d_model"),
+    "restore with a damaged steps.json": (
+        "StreamCheckpoint.restore", "a damaged weights/steps.json"),
+    "restore with a damaged stream_layout.json": (
+        "StreamCheckpoint.restore", "a damaged stream_layout.json"),
+    "restore a checkpoint of an earlier version": (
+        "StreamCheckpoint.restore",
+        "checkpoints of an earlier keras_lrm version (no steps.json)"),
+    "restore weights without memory": (
+        "StreamCheckpoint.restore",
+        "weights committed but no step with every worker's memory (a kill "
+        "between the two)"),
+    "restore when every checkpoint is non-finite": (
+        "StreamCheckpoint.restore", "every checkpoint holds non-finite "
+        "weights (a newer non-finite one alone is skipped with a warning)"),
+    "fit with a NaN weight at step 2": (
+        "fit(..., callbacks=[StreamCheckpoint])",
+        "a NaN weight at step 2"),
+    "run_experiment run dir with a foreign model.keras": (
+        "run_experiment", "a run folder holding a model.keras (or "
+        "tokenizer/) without our results.json"),
+    "run_experiment run dir with a foreign results.json": (
+        "run_experiment", "a run folder whose results.json is not a run's"),
+    "run_experiment resumed with another segment_length": (
+        "run_experiment", "resumed with another segment_length"),
+    "evaluate_stream lm not a MemoryTransformerLM": (
+        "evaluate_stream(lm, source, ...)", "lm not a MemoryTransformerLM"),
+    "evaluate_stream source not a StreamSource": (
+        "evaluate_stream", "source not a StreamSource (a path)"),
+    "evaluate_stream batch_size=0": ("evaluate_stream", "batch_size=0"),
+    "evaluate_stream segment_length=0": (
+        "evaluate_stream", "segment_length=0"),
+    "evaluate_stream max_tokens=1": ("evaluate_stream", "max_tokens=1"),
+    "evaluate_stream max_tokens=-3": ("evaluate_stream", "max_tokens=-3"),
+    "evaluate_stream memory_lengths for 3 layers (of 1)": (
+        "evaluate_stream", "memory_lengths with 3 entries for a 1-layer "
+        "model"),
+    "evaluate_stream verbose='loud'": ("evaluate_stream", 'verbose="loud"'),
+}
+
+
+def markdown():
+    """The rows of docs/errors.md's training table, from the cases."""
+    lines = []
+    for case in CASES:
+        entry, bad_input = TABLE[case]
+        _, error, message = CASES[case]
+        message = message.format(tmp="DIR").replace(" ... ", " … ")
+        lines.append(f"| `{entry}` | {bad_input} | `{error.__name__}`: "
+                     f"{message} ... |")
+    return "\n".join(lines) + "\n"
+
+
+def test_every_case_has_its_row():
+    assert set(TABLE) == set(CASES)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_gets_the_tabled_error(case, source, tmp_path,
                                          monkeypatch):
