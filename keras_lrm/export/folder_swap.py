@@ -6,7 +6,7 @@ its final one and swaps it in. This module decides what may be replaced
 export (`clean_stale`); nothing else is ever deleted.
 
 Temporaries are named `.tmp-keras_lrm-<host>-<pid>-<token>-<kind>-<name>`
-(`<host>` a hash of the host name, `<kind>` one of `staging`, `new`,
+(`<host>` `keras_lrm.data.files.machine_id()`, `<kind>` one of `staging`, `new`,
 `previous`, `trash`), so that they are recognisably ours and the process
 that made them is known: one is stale when that process, on this host, is
 gone, or when it is older than `STALE_AFTER_S` (another host, or a pid
@@ -15,16 +15,17 @@ reused). Two exports running at once never touch each other's.
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import re
-import socket
 import sys
 import tempfile
 import time
 
 import tensorflow as tf
+
+from keras_lrm.data.files import machine_id
+from keras_lrm.data.files import process_alive
 
 EXPORT_FORMAT = "keras_lrm.memory_saved_model"
 METADATA_FILE = "keras_lrm.json"
@@ -45,7 +46,6 @@ _TEMPORARY = re.compile(
     r"(?P<name>.+)$")
 _LEGACY = re.compile(r"^\.tmp-[0-9a-f]{12}-(?P<name>.+)$")
 _LEGACY_STAGING_ENTRIES = frozenset({METADATA_FILE, "tokenizer"})
-_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -53,8 +53,8 @@ _RENAME_EXCHANGE = 2
 def temporary_path(path, kind, token):
     """The temporary folder of `kind` for an export to `path`."""
     parent, name = split(path)
-    return os.path.join(
-        parent, f".tmp-keras_lrm-{_HOST}-{os.getpid()}-{token}-{kind}-{name}")
+    return os.path.join(parent, f".tmp-keras_lrm-{machine_id()}-"
+                                f"{os.getpid()}-{token}-{kind}-{name}")
 
 
 def split(path):
@@ -196,16 +196,6 @@ def remove_own(path, token):
             tf.io.gfile.rmtree(temporary)
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _age_s(path):
     try:
         return time.time() - tf.io.gfile.stat(path).mtime_nsec / 1e9
@@ -221,7 +211,7 @@ def _stale_temporaries(parent, name):
         full = os.path.join(parent, entry)
         match = _TEMPORARY.match(entry)
         if match and match["name"] == name:
-            gone = match["host"] == _HOST and not _pid_alive(
+            gone = match["host"] == machine_id() and not process_alive(
                 int(match["pid"]))
             if gone or _age_s(full) > STALE_AFTER_S:
                 stale.append((full, match["kind"]))
