@@ -43,7 +43,7 @@ def get_corpus(name, path=None, **kwargs):
             - `"pg19"`, `"tiny_shakespeare"`: `TFDSCorpus(name,
               data_dir=path, **kwargs)`;
             - `"text"`: `TextFilesCorpus(path, **kwargs)`, `path` a file,
-              folder or glob.
+              folder or glob (`max_bytes` limits it as it does `stdlib`).
         path: the local data, as above.
         **kwargs: passed to the corpus class.
 

@@ -4,6 +4,7 @@ import os
 
 import tensorflow as tf
 
+from keras_lrm.arguments import check_positive
 from keras_lrm.data.files import file_size
 from keras_lrm.data.files import fingerprint
 from keras_lrm.data.files import line_blocks
@@ -37,6 +38,13 @@ class TextFilesCorpus:
     Documents are blocks of whole lines of about 1 MiB (a file's last block
     may end without a newline), so large files stream.
 
+    With `max_bytes`, as `StdlibCorpus` does, each split goes through its
+    files in order and keeps every whole file that still fits in
+    `max_bytes` (skipping those that do not), so it holds at most
+    `max_bytes`; a split that would hold no byte (one large file, or a
+    single file's part) keeps the first `max_bytes` of its first non-empty
+    file instead, cut just after the last newline there if there is one.
+
     Preparations go to the folder `folder_name`, `<name>-<8 hex digits of
     a hash of the absolute pattern>` (e.g. `text-1a2b3c4d`), so that two
     corpora read from different paths never share a folder, and the same
@@ -45,14 +53,15 @@ class TextFilesCorpus:
     Args:
         pattern: a file, a folder or a glob.
         name: the corpus name (the start of its preparations' folder name).
+        max_bytes: at most this many bytes per split, or `None` for all.
 
     Example:
 
-    >>> corpus = TextFilesCorpus("my_books/*.txt")
+    >>> corpus = TextFilesCorpus("my_books/*.txt", max_bytes=4_000_000)
     >>> corpus.files("train")[:2]
     """
 
-    def __init__(self, pattern, name="text"):
+    def __init__(self, pattern, name="text", max_bytes=None):
         if not isinstance(pattern, str) or not pattern:
             raise ValueError(
                 "`pattern` must be a path, folder or glob string. "
@@ -63,8 +72,11 @@ class TextFilesCorpus:
                 f"`name` must be a non-empty string without '/'. "
                 f"Received: name={name!r}"
             )
+        if max_bytes is not None:
+            max_bytes = check_positive("max_bytes", max_bytes)
         self.pattern = pattern
         self.name = name
+        self.max_bytes = max_bytes
         self.base, paths = _resolve(pattern)
         if not paths:
             raise FileNotFoundError(
@@ -102,6 +114,9 @@ class TextFilesCorpus:
             for path in self.paths:
                 split = split_of_path(self._relpath(path))
                 parts[split].append((path, 0, None))
+        if self.max_bytes is not None:
+            parts = {split: _at_most(split_parts, self.max_bytes)
+                     for split, split_parts in parts.items()}
         self._parts = parts
         return parts
 
@@ -136,10 +151,17 @@ class TextFilesCorpus:
                 for path in self.paths]
 
     def get_config(self):
-        return {"name": self.name, "pattern": self.pattern}
+        config = {"name": self.name, "pattern": self.pattern}
+        # Without a limit, the config of earlier preparations (found again).
+        if self.max_bytes is not None:
+            config["max_bytes"] = self.max_bytes
+        return config
 
     def __repr__(self):
-        return f"TextFilesCorpus({self.pattern!r}, name={self.name!r})"
+        limit = "" if self.max_bytes is None else \
+            f", max_bytes={self.max_bytes}"
+        return (f"TextFilesCorpus({self.pattern!r}, name={self.name!r}"
+                f"{limit})")
 
 
 def _resolve(pattern):
@@ -158,6 +180,36 @@ def _resolve(pattern):
     if tf.io.gfile.exists(pattern):
         return os.path.dirname(pattern), [pattern]
     return "", []
+
+
+def _part_size(part):
+    path, start, end = part
+    return (file_size(path) if end is None else end) - start
+
+
+def _at_most(parts, max_bytes):
+    """The `(path, start, end)` parts of a split that hold at most
+    `max_bytes` (the class docstring)."""
+    kept, total = [], 0
+    for part in parts:
+        size = _part_size(part)
+        if total + size <= max_bytes:
+            kept.append(part)
+            total += size
+    if total:
+        return kept
+    first = next((part for part in parts if _part_size(part)), None)
+    if first is None:
+        return kept
+    path, start, _ = first
+    end = start + max_bytes
+    with tf.io.gfile.GFile(path, "rb") as f:
+        f.seek(max(start, end - BOUNDARY_WINDOW))
+        window_start = f.tell()
+        newline = f.read(end - window_start).rfind(b"\n")
+    if newline != -1:
+        end = window_start + newline + 1
+    return [(path, start, end)]
 
 
 def _line_bounds(path, length):

@@ -125,6 +125,35 @@ def test_single_text_file_is_cut_90_5_5_at_newlines(tmp_path):
     assert abs(len(parts[2]) / len(data) - 0.05) < 0.01
 
 
+def test_text_max_bytes_limits_each_split_as_stdlib_does(tmp_path):
+    """One large file: each split's part is cut at a newline within
+    `max_bytes`; several files: whole files that fit, in order."""
+    path = tmp_path / "one.txt"
+    data = b"".join(b"line %d of the single file\n" % i for i in range(2000))
+    path.write_bytes(data)
+    whole = TextFilesCorpus(str(path))
+    corpus = TextFilesCorpus(str(path), max_bytes=1000)
+    for split in SPLITS:
+        part = b"".join(corpus.texts(split))
+        full = b"".join(whole.texts(split))
+        assert 1000 - 30 < len(part) <= 1000 and part.endswith(b"\n")
+        assert full.startswith(part)
+        assert corpus.split_bytes(split) == len(part)
+    assert corpus.get_config()["max_bytes"] == 1000
+    assert "max_bytes" not in whole.get_config()
+    folder, _ = samples.write_text_files(tmp_path / "many", count=30)
+    many = TextFilesCorpus(str(folder))
+    size = os.path.getsize(many.files("train")[0])
+    limited = TextFilesCorpus(str(folder), max_bytes=3 * size)
+    train = limited.files("train")
+    assert len(train) == 3 and train == many.files("train")[:3]
+    assert b"".join(limited.texts("train")) == b"".join(
+        open(p, "rb").read() for p in train)
+    with pytest.raises(ValueError, match="`max_bytes` must be an integer"):
+        TextFilesCorpus(str(path), max_bytes=0)
+    assert get_corpus("text", str(path), max_bytes=500).max_bytes == 500
+
+
 def test_text_files_no_match_names_the_pattern(tmp_path):
     pattern = str(tmp_path / "missing" / "*.txt")
     with pytest.raises(FileNotFoundError, match="missing/\\*\\.txt"):
