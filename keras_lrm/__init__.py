@@ -10,20 +10,23 @@ pipelines and training helpers are TensorFlow-specific and are imported on
 first use.
 """
 
-from keras_lrm import layers
-from keras_lrm import models
-from keras_lrm.placement import Placement
 from keras_lrm.version import __version__
 
 __all__ = ["Placement", "generate", "layers", "models", "__version__"]
 
 
-_LAZY_MODULES = ("data", "distribute", "export", "metrics", "training",
-                 "tuning")
+# Everything loads on first use (PEP 562), Keras and TensorFlow with it, so
+# that a recipe's `--help` does not wait for them. Import `keras_lrm.models`
+# (or load with `keras_lrm.export.load_model`) before
+# `keras.saving.load_model` of a keras_lrm model: that registers its layers.
+_LAZY_MODULES = ("data", "distribute", "export", "layers", "metrics",
+                 "models", "training", "tuning")
 
 
 def __getattr__(name):
-    # TensorFlow-specific parts load on first use (PEP 562).
+    if name == "Placement":
+        from keras_lrm.placement import Placement
+        return Placement
     if name == "generate":
         from keras_lrm.export.generation import generate
         return generate

@@ -45,21 +45,23 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="saved_models/quickstart",
                         help="export folder (from export_saved_model or "
-                             "a recipe's --export_dir) or .keras file "
-                             "(default: %(default)s)")
+                             "a recipe's --export_dir) or .keras file; "
+                             "default %(default)s")
     parser.add_argument("--prompt", default="def ",
-                        help="text to continue (at least one byte)")
+                        help="text to continue (at least one byte); "
+                             "default %(default)r")
     parser.add_argument("--max_new_tokens", type=int, default=300,
-                        help="tokens to generate, >= 1")
+                        help="tokens to generate, >= 1; default "
+                             "%(default)s")
     parser.add_argument("--temperature", type=float, default=0.8,
                         help="softmax temperature >= 0; 0 picks the most "
-                             "likely token")
+                             "likely token; default %(default)s")
     parser.add_argument("--top_k", type=int, default=40,
                         help="sample among the k most likely tokens; 0 "
                              "samples from every token (as top_k=0 or "
-                             "None in generate)")
+                             "None in generate); default %(default)s")
     parser.add_argument("--seed", type=int, default=0,
-                        help="sampler seed, >= 0")
+                        help="sampler seed, >= 0; default %(default)s")
     args = parser.parse_args(argv)
     import tensorflow as tf
 

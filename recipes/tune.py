@@ -52,15 +52,23 @@ UNUSED = dict(
 )
 
 
+# What each `--search_*` flag tries.
+SEARCHED = dict(policies="placement policies", num_long="numbers of "
+                "long-memory layers", long_lengths="long memory lengths",
+                short_lengths="short memory lengths")
+
+
 def add_search_flags(parser):
     parser.add_argument("--max_trials", type=int, default=8,
-                        help="trials to run (a rerun counts the trials "
-                             "already done); default 8")
+                        help="trials in the search (a rerun counts the "
+                             "trials already done); default 8")
     for name, value in CHOICES.items():
+        tiny = "" if TINY_CHOICES[name] == value else \
+            f"; --tiny: {TINY_CHOICES[name]}"
         parser.add_argument(
             f"--search_{name}", default=None,
-            help=f"comma-separated values to try; default {value} "
-                 f"({TINY_CHOICES[name]} with --tiny)")
+            help=f"{SEARCHED[name]} to try, comma-separated; default "
+                 f"{value}{tiny}")
 
 
 def search_choices(flags, tiny=False):
@@ -85,11 +93,12 @@ def search_choices(flags, tiny=False):
 
 
 def main(argv=None):
+    experiment, flags = parse_experiment(DEFAULTS, TINY, argv, __doc__,
+                                         add_search_flags, unused=UNUSED)
+    # TensorFlow loads only now: `--help` and a bad flag answer at once.
     from keras_lrm.tuning.hypermodel import check_search_space
     from keras_lrm.tuning.search import run_search
 
-    experiment, flags = parse_experiment(DEFAULTS, TINY, argv, __doc__,
-                                         add_search_flags, unused=UNUSED)
     choices = search_choices(flags, tiny=flags["tiny"])
     check_search_space(experiment, prefix="search_", **choices)
     return run_search(experiment, max_trials=flags["max_trials"], **choices)

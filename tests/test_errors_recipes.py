@@ -30,7 +30,7 @@ FLAG_ROWS = [
     (["--corpus", "enwik9"], "`corpus` must be one of"),
     (["--corpus_max_bytes", "-1"], "`corpus_max_bytes` must be an integer"),
     (["--corpus", "enwik8", "--corpus_max_bytes", "5"],
-     "`corpus_max_bytes` applies to the 'stdlib' corpus only"),
+     "`corpus_max_bytes` applies to the 'stdlib' and 'text' corpora only"),
     (["--corpus_allow_short"],
      "`corpus_allow_short` applies to the 'enwik8' corpus only"),
     (["--tokenizer", "chars"], "`tokenizer` must be one of"),

@@ -80,7 +80,10 @@ def _load_keras(path):
         raise ValueError(
             f"`path` is damaged: {what}. Save the model again. Received: "
             f"path={path!r}")
-    # Importing keras_lrm registered its layers for deserialization.
+    # Importing the models registers their classes for deserialization
+    # (`import keras_lrm` alone loads nothing: see keras_lrm/__init__.py).
+    import keras_lrm.models  # noqa: F401
+
     return keras.saving.load_model(path)
 
 

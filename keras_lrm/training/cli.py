@@ -1,10 +1,20 @@
-"""Command-line flags for an `Experiment`: one flag per field."""
+"""Command-line flags for an `Experiment`: one flag per field.
+
+`--help` is made from the fields' own documentation (their `help` and
+`choices` metadata in `experiment_config.py`), with the recipe's default
+and, where `--tiny` changes it, the `--tiny` value. Parsing imports neither
+TensorFlow nor Keras: `--help` and a bad flag answer at once.
+"""
 
 import argparse
 import dataclasses
 
-from keras_lrm.training.experiment import Experiment
-from keras_lrm.training.experiment import run_experiment
+from keras_lrm.training.experiment_config import ALLOW_SHORT_CORPORA
+from keras_lrm.training.experiment_config import MAX_BYTES_CORPORA
+from keras_lrm.training.experiment_config import Experiment
+
+TINY_HELP = ("a small model, few steps and little data, for a first try "
+             "or a test (the values after '--tiny:' below)")
 
 
 def parse_experiment(defaults, tiny=None, argv=None, description=None,
@@ -20,12 +30,13 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
         defaults: the recipe's `Experiment`.
         tiny: dict of field overrides applied by `--tiny`.
         argv: arguments (default `sys.argv[1:]`).
-        description: help text.
+        description: help text, printed as written (line breaks kept).
         add_flags: optional `function(parser)` adding a recipe's own flags;
             then returns `(experiment, their values as a dict)`, the dict
             also holding `tiny` (whether `--tiny` was given).
         unused: optional dict of the fields this recipe does not use, each
-            with what to use instead; giving one of them is an error.
+            with what to use instead; giving one of them is an error, and
+            `--help` does not list them.
 
     Raises:
         ValueError: a value out of range (`Experiment`'s checks), or a
@@ -47,18 +58,21 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
         parents = [recipe_flags]
     parser = argparse.ArgumentParser(
         description=description, parents=parents,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--tiny", action="store_true",
-                        help="small model and data for a quick end-to-end run")
+        formatter_class=HelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help=TINY_HELP)
     for field in dataclasses.fields(Experiment):
-        value = getattr(defaults, field.name)
         flag = f"--{field.name}"
-        if isinstance(value, bool):
+        text = argparse.SUPPRESS if field.name in (unused or {}) else \
+            flag_help(field, defaults, tiny)
+        choices = field.metadata.get("choices")
+        if field.type is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=None, help=f"default {value}")
+                                default=None, help=text)
         else:
-            parser.add_argument(flag, type=type(value), default=None,
-                                help=f"default {value!r}")
+            metavar = None if choices is None else \
+                "{" + ",".join(str(choice) for choice in choices) + "}"
+            parser.add_argument(flag, type=field.type, default=None,
+                                metavar=metavar, help=text)
     args = vars(parser.parse_args(argv))
     extra = {name: args.pop(name) for name in own}
     experiment = defaults
@@ -72,6 +86,34 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
     experiment = dataclasses.replace(experiment, **given)
     check_given_flags(experiment, given, unused)
     return experiment if add_flags is None else (experiment, extra)
+
+
+def flag_help(field, defaults, tiny=None):
+    """One field's `--help` line: what it means, then the recipe's default
+    and its `--tiny` value where that differs (`...; default 400;
+    --tiny: 12`)."""
+    value = getattr(defaults, field.name)
+    text = f"{field.metadata['help']}; default {_shown(value)}"
+    if tiny and field.name in tiny and tiny[field.name] != value:
+        text += f"; --tiny: {_shown(tiny[field.name])}"
+    # argparse expands %-formats in help.
+    return text.replace("%", "%%")
+
+
+def _shown(value):
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written (its examples keep their lines); help
+    wrapped without breaking `--no-pre_norm` or `Transformer-XL` at a
+    hyphen."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width,
+                             break_on_hyphens=False)
 
 
 # Flags that do nothing in some settings: (field, the field it depends on,
@@ -112,12 +154,14 @@ def check_given_flags(experiment, given, unused=None):
                 f"`{name}` has no effect with {other}={value!r}: {why}. "
                 f"Received: {name}={given[name]!r}, {other}={value!r}"
             )
-    # Options of one corpus.
-    for name, corpus in (("corpus_max_bytes", "stdlib"),
-                         ("corpus_allow_short", "enwik8")):
-        if name in given and experiment.corpus != corpus:
+    # Options of some corpora.
+    for name, corpora in (("corpus_max_bytes", MAX_BYTES_CORPORA),
+                          ("corpus_allow_short", ALLOW_SHORT_CORPORA)):
+        if name in given and experiment.corpus not in corpora:
+            which = " and ".join(repr(corpus) for corpus in corpora)
+            noun = "corpora" if len(corpora) > 1 else "corpus"
             raise ValueError(
-                f"`{name}` applies to the {corpus!r} corpus only. "
+                f"`{name}` applies to the {which} {noun} only. "
                 f"Received: {name}={given[name]!r}, "
                 f"corpus={experiment.corpus!r}"
             )
@@ -125,5 +169,7 @@ def check_given_flags(experiment, given, unused=None):
 
 def run_recipe(defaults, tiny, description, argv=None):
     """Parses the flags of a recipe and runs its experiment."""
-    return run_experiment(parse_experiment(defaults, tiny, argv,
-                                           description))
+    experiment = parse_experiment(defaults, tiny, argv, description)
+    from keras_lrm.training.experiment import run_experiment
+
+    return run_experiment(experiment)

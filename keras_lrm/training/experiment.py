@@ -25,10 +25,11 @@ from keras_lrm.distribute import resolve_strategy
 from keras_lrm.export.generation import generate_text
 from keras_lrm.export.saved_model import export_saved_model
 from keras_lrm.models import MemoryTransformerLM
-from keras_lrm.placement import Placement
 from keras_lrm.training.checkpoint import StreamCheckpoint
 from keras_lrm.training.evaluation import evaluate_stream
-from keras_lrm.training.experiment_checks import check_experiment
+# Re-exported: `Experiment` lived here, and recipes import it from here.
+from keras_lrm.training.experiment_config import Experiment  # noqa: F401
+from keras_lrm.training.experiment_config import MAX_BYTES_CORPORA
 from keras_lrm.training.run_dir import MODEL
 from keras_lrm.training.run_dir import RESULTS
 from keras_lrm.training.run_dir import TOKENIZER
@@ -36,76 +37,6 @@ from keras_lrm.training.run_dir import model_temp_path
 from keras_lrm.training.run_dir import read_results
 from keras_lrm.training.run_dir import remove_stale_temporaries
 from keras_lrm.training.stateful_lm import StatefulLM
-
-
-@dataclasses.dataclass
-class Experiment:
-    """Everything a run needs; every field is also a recipe flag."""
-
-    name: str = "quickstart"
-    # Data.
-    corpus: str = "stdlib"
-    corpus_path: str = ""
-    corpus_max_bytes: int = 0
-    corpus_allow_short: bool = False
-    tokenizer: str = "bytes"
-    data_dir: str = "tfrecords"
-    # Model.
-    num_layers: int = 6
-    d_model: int = 256
-    num_heads: int = 4
-    d_ff: int = 1024
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    pre_norm: bool = False
-    tie_embeddings: bool = True
-    clamp_len: int = 0
-    placement: str = "interleaved"
-    num_long: int = 1
-    long_length: int = 512
-    short_length: int = 128
-    eval_long_length: int = 0
-    eval_short_length: int = 0
-    # Training.
-    batch_size: int = 8
-    segment_length: int = 128
-    train_steps: int = 1000
-    learning_rate: float = 2.5e-4
-    warmup_steps: int = 0
-    min_learning_rate_ratio: float = 0.0
-    clip_norm: float = 0.25
-    seed: int = 0
-    # Evaluation.
-    eval_batch_size: int = 8
-    eval_segment_length: int = 0
-    eval_tokens: int = 0
-    test: bool = False
-    # Hardware.
-    strategy: str = "auto"
-    tpu: str = ""
-    precision: str = "auto"
-    jit_compile: bool = True
-    steps_per_execution: int = 1
-    # Outputs.
-    checkpoint_dir: str = "checkpoints"
-    log_dir: str = "logs"
-    save_every: int = 500
-    export_dir: str = "saved_models"
-    sample_prompt: str = ""
-    sample_tokens: int = 200
-    verbose: str = "auto"
-
-    def __post_init__(self):
-        check_experiment(self)
-
-    def placement_for(self, long_length, short_length):
-        num_long = None if self.placement in ("all", "none") \
-            else self.num_long
-        return Placement(self.placement, num_long, long_length, short_length)
-
-    @property
-    def run_dir(self):
-        return os.path.join(self.checkpoint_dir, self.name)
 
 
 def precision_for(experiment, strategy):
@@ -156,7 +87,7 @@ def build_optimizer(experiment):
 def prepare_data(experiment):
     """Prepares (or finds already prepared) the experiment's TFRecords."""
     options = {}
-    if experiment.corpus == "stdlib" and experiment.corpus_max_bytes:
+    if experiment.corpus in MAX_BYTES_CORPORA and experiment.corpus_max_bytes:
         options["max_bytes"] = experiment.corpus_max_bytes
     if experiment.corpus == "enwik8" and experiment.corpus_allow_short:
         options["allow_short"] = True

@@ -9,30 +9,24 @@ import math
 import numbers
 import os
 
-import keras
-
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.arguments import is_int
-from keras_lrm.data.corpora import CORPORA
-from keras_lrm.distribute import STRATEGIES
-from keras_lrm.models.memory_transformer_lm import check_dimensions
-from keras_lrm.placement import POLICIES
-from keras_lrm.placement import Placement
+from keras_lrm.training.experiment_config import CORPORA
+from keras_lrm.training.experiment_config import POLICIES
+from keras_lrm.training.experiment_config import PRECISIONS
+from keras_lrm.training.experiment_config import STRATEGIES
+from keras_lrm.training.experiment_config import TOKENIZER_NAMES
+from keras_lrm.training.experiment_config import VERBOSE
 
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
             "segment_length", "eval_batch_size", "steps_per_execution",
             "save_every", "sample_tokens")
 RATES = ("dropout", "attention_dropout")
-# Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
-# its trained model, so it is passed to `prepare` as an instance.
-TOKENIZER_NAMES = ("bytes", "words")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
-# Keras' `verbose` values (a flag gives them as text).
-VERBOSE = ("auto", 0, 1, 2)
 # Folders that must be named (an empty `export_dir` means "no export").
 FOLDERS = ("data_dir", "checkpoint_dir", "log_dir")
 # `keras.utils.set_random_seed` takes NumPy's seeds.
@@ -140,13 +134,19 @@ def _check_combinations(experiment):
             f"`seed` must be <= {MAX_SEED}. Received: "
             f"seed={experiment.seed}"
         )
-    check_dimensions(experiment.d_model, experiment.num_heads)
+    d_model, num_heads = experiment.d_model, experiment.num_heads
+    if d_model % num_heads or d_model % 2:
+        # Keras is imported only to name the error.
+        from keras_lrm.models.memory_transformer_lm import check_dimensions
+
+        check_dimensions(d_model, num_heads)
     # `num_long` <= `num_layers`, as the placement checks it (the lengths,
     # >= 0, are checked above; evaluation lengths change no layer).
-    num_long = None if experiment.placement in ("all", "none") \
-        else experiment.num_long
-    Placement(experiment.placement, num_long, experiment.long_length,
-              experiment.short_length).memory_lengths(experiment.num_layers)
+    if experiment.placement not in ("all", "none") and \
+            experiment.num_long > experiment.num_layers:
+        experiment.placement_for(
+            experiment.long_length,
+            experiment.short_length).memory_lengths(experiment.num_layers)
     if experiment.eval_tokens == 1:
         raise ValueError(
             "`eval_tokens` must be 0 (the whole split) or >= 2 (the first "
@@ -160,11 +160,15 @@ def _check_combinations(experiment):
 
 
 def _check_precision(value):
-    """"auto" or the name of a Keras dtype policy that computes in a
-    floating type (what `keras.mixed_precision.set_dtype_policy` takes,
-    quantized policies such as `"float8_e4m3fn"` aside)."""
-    if value == "auto":
+    """One of `PRECISIONS`, or the name of another Keras dtype policy that
+    computes in a floating type (what
+    `keras.mixed_precision.set_dtype_policy` takes, quantized policies
+    such as `"float8_e4m3fn"` aside)."""
+    if value in PRECISIONS:
         return
+    # Another name: what Keras makes of it (imported only then).
+    import keras
+
     try:
         policy = keras.dtype_policies.get(value)
         floating = isinstance(value, str) and \

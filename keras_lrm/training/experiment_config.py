@@ -1,0 +1,175 @@
+"""`Experiment`: the fields of a run, each documented once.
+
+Every field is a recipe flag; its `help` (in the field's metadata) is what
+`--help` prints, so the flags and their documentation cannot drift apart.
+
+Imports neither TensorFlow nor Keras, so that a recipe's flags (and its
+`--help`) parse in a fraction of a second; the checks of the values import
+them only to name an error.
+"""
+
+import dataclasses
+import os
+
+# The values the text-valued fields take (checked by `check_experiment`;
+# tests check that they are the library's own lists).
+CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
+           "text")
+# Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
+# its trained model, so it is passed to `prepare` as an instance.
+TOKENIZER_NAMES = ("bytes", "words")
+STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "cpu")
+POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
+# The floating-point Keras dtype policies by name ("auto" picks one); any
+# other floating policy Keras knows is accepted too.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16",
+              "bfloat16", "float16", "float64")
+# Keras' `verbose` values (a flag gives them as text).
+VERBOSE = ("auto", 0, 1, 2)
+# The corpora each corpus option applies to.
+MAX_BYTES_CORPORA = ("stdlib", "text")
+ALLOW_SHORT_CORPORA = ("enwik8",)
+
+
+def _field(default, help, choices=None):
+    """A dataclass field with its flag's help (and the values it takes)."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class Experiment:
+    """Everything a run needs; every field is also a recipe flag.
+
+    Each field's `metadata["help"]` says what it means, and what 0 or ""
+    means where they are special; `metadata["choices"]`, where present,
+    lists the values it takes. Constructing one checks every field
+    (`ValueError` naming the first one out of range).
+    """
+
+    name: str = _field(
+        "quickstart", "run name: its folder under checkpoint_dir, log_dir "
+        "and export_dir")
+    # Data.
+    corpus: str = _field("stdlib", "the text to train on", CORPORA)
+    corpus_path: str = _field(
+        "", "the corpus's local data: the enwik8 file or zip, the "
+        "wikitext-103 folder, a TFDS data_dir (pg19, tiny_shakespeare), a "
+        "text file, folder or glob (text), a folder of .py files (stdlib); "
+        "'': the stdlib corpus reads this Python's standard library")
+    corpus_max_bytes: int = _field(
+        0, "at most this many bytes per split, whole files first "
+        f"({' and '.join(MAX_BYTES_CORPORA)} corpora only); 0: no limit")
+    corpus_allow_short: bool = _field(
+        False, "cut an enwik8 file shorter than 10^8 bytes 90/5/5 instead "
+        "of refusing it (enwik8 corpus only)")
+    tokenizer: str = _field(
+        "bytes", "bytes (256 symbols, scored in bits per byte) or words (a "
+        "vocabulary of the training split, scored in perplexity)",
+        TOKENIZER_NAMES)
+    data_dir: str = _field(
+        "tfrecords", "folder of the prepared TFRecords (local or gs://)")
+    # Model.
+    num_layers: int = _field(6, "transformer layers")
+    d_model: int = _field(
+        256, "model width (even, and divisible by num_heads)")
+    num_heads: int = _field(4, "attention heads")
+    d_ff: int = _field(1024, "feed-forward width")
+    dropout: float = _field(0.1, "dropout rate, in [0, 1)")
+    attention_dropout: float = _field(
+        0.0, "dropout rate of the attention probabilities, in [0, 1)")
+    pre_norm: bool = _field(
+        False, "layer normalization before each sublayer (--no-pre_norm: "
+        "after it, as Transformer-XL)")
+    tie_embeddings: bool = _field(
+        True, "the output layer shares the embedding matrix")
+    clamp_len: int = _field(
+        0, "relative distances beyond this share one position encoding "
+        "(Transformer-XL's clamp_len); 0: no clamping")
+    placement: str = _field(
+        "interleaved", "which layers keep the long memory: all "
+        "(Transformer-XL), none, or num_long layers interleaved (evenly "
+        "spaced, top layer included), first, last or middle", POLICIES)
+    num_long: int = _field(
+        1, "layers with a long memory (placements interleaved, first, "
+        "last, middle)")
+    long_length: int = _field(
+        512, "memory length (tokens) of the long-memory layers")
+    short_length: int = _field(
+        128, "memory length (tokens) of the other layers")
+    eval_long_length: int = _field(
+        0, "long memory length at evaluation; 0: long_length")
+    eval_short_length: int = _field(
+        0, "short memory length at evaluation; 0: short_length")
+    # Training.
+    batch_size: int = _field(
+        8, "streams per batch, each carrying its memory from step to step")
+    segment_length: int = _field(
+        128, "tokens per segment (the window trained on at each step)")
+    train_steps: int = _field(1000, "training steps")
+    learning_rate: float = _field(2.5e-4, "peak Adam learning rate")
+    warmup_steps: int = _field(
+        0, "steps of linear warm-up before the cosine decay; 0: none")
+    min_learning_rate_ratio: float = _field(
+        0.0, "final learning rate of the cosine decay, as a fraction of "
+        "learning_rate, in [0, 1]")
+    clip_norm: float = _field(
+        0.25, "clip gradients to this global norm; 0: no clipping")
+    seed: int = _field(
+        0, "random seed (weights, dropout, the sample), 0 to 2**32-1")
+    # Evaluation.
+    eval_batch_size: int = _field(8, "streams per evaluation batch")
+    eval_segment_length: int = _field(
+        0, "tokens per evaluation segment; 0: segment_length")
+    eval_tokens: int = _field(
+        0, "tokens of each evaluated split (>= 2); 0: the whole split")
+    test: bool = _field(False, "also evaluate the test split at the end")
+    # Hardware.
+    strategy: str = _field(
+        "auto", "distribution: auto (a TPU, TF_CONFIG's workers or several "
+        "GPUs when there are, else one device), tpu, multiworker, mirrored "
+        "or cpu", STRATEGIES)
+    tpu: str = _field(
+        "", "TPU name or address, with strategy tpu or auto; '': found "
+        "from the environment")
+    precision: str = _field(
+        "auto", "Keras dtype policy (or another floating one); auto: "
+        "mixed_bfloat16 on a TPU, float32 elsewhere", PRECISIONS)
+    jit_compile: bool = _field(
+        True, "compile the training and evaluation steps with XLA")
+    steps_per_execution: int = _field(
+        1, "training steps per call of the compiled step function")
+    # Outputs.
+    checkpoint_dir: str = _field(
+        "checkpoints", "folder of the run folders (checkpoints, "
+        "model.keras, tokenizer/, results.json)")
+    log_dir: str = _field("logs", "folder of the TensorBoard logs")
+    save_every: int = _field(500, "checkpoint every this many steps")
+    export_dir: str = _field(
+        "saved_models", "folder of the SavedModel export; '': no export")
+    sample_prompt: str = _field(
+        "", "after the export, generate a sample from this prompt; '': "
+        "no sample")
+    sample_tokens: int = _field(200, "tokens of the sample")
+    verbose: str = _field(
+        "auto", "Keras' display: auto, 0 (silent), 1 (progress bar) or 2 "
+        "(one line per epoch)", VERBOSE)
+
+    def __post_init__(self):
+        from keras_lrm.training.experiment_checks import check_experiment
+
+        check_experiment(self)
+
+    def placement_for(self, long_length, short_length):
+        """The `Placement` of the run, with these memory lengths."""
+        from keras_lrm.placement import Placement
+
+        num_long = None if self.placement in ("all", "none") \
+            else self.num_long
+        return Placement(self.placement, num_long, long_length, short_length)
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.checkpoint_dir, self.name)
