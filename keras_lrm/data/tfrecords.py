@@ -40,7 +40,6 @@ import json
 import logging
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -63,6 +62,8 @@ from keras_lrm.data.splits import SPLITS
 from keras_lrm.data.tokenizer_base import document_batches
 from keras_lrm.data.tokenizers import ByteTokenizer
 from keras_lrm.data.tokenizers import WordTokenizer
+from keras_lrm.progress import ProgressDisplay
+from keras_lrm.progress import display_mode
 from keras_lrm.version import __version__
 
 logger = logging.getLogger("keras_lrm.data")
@@ -356,8 +357,9 @@ def _tokenize_split(corpus, tokenizer, split, writer, progress):
         print(f"Tokenizing {corpus.name} {split} ({tokenizer.name}):")
         # Corpora that know their size give the bar a total (and an ETA).
         size = getattr(corpus, "split_bytes", None)
-        bar = keras.utils.Progbar(size(split) if size else None,
-                                  unit_name="byte")
+        # A bar in a terminal or notebook, plain lines in a file.
+        bar = ProgressDisplay("  read", size(split) if size else None,
+                              display_mode("auto"), unit="bytes")
     vocab_size = tokenizer.vocab_size
     seen = 0
     for first, batch in document_batches(corpus.texts(split)):
@@ -376,9 +378,7 @@ def _tokenize_split(corpus, tokenizer, split, writer, progress):
         if bar is not None:
             bar.update(seen)
     if bar is not None:
-        if bar.target is None or seen < bar.target:
-            # A bar that reached its target has already finished its line.
-            bar.update(seen, finalize=True)
+        bar.finish(seen)
         print(f"{split}: {writer.num_tokens} tokens.")
     if writer.num_tokens == 0:
         logger.warning("Split %r of corpus %r holds no tokens: it gets no "

@@ -4,7 +4,6 @@ import collections
 import hashlib
 import os
 
-import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -15,6 +14,8 @@ from keras_lrm.data.tokenizer_base import as_texts
 from keras_lrm.data.tokenizer_base import check_id_range
 from keras_lrm.data.tokenizer_base import document_batches
 from keras_lrm.data.tokenizer_base import finish_detokenize
+from keras_lrm.progress import ProgressDisplay
+from keras_lrm.progress import display_mode
 
 VOCAB_FILE = "vocab.txt"
 # Python's `str.split()` whitespace, so that words match Transformer-XL's.
@@ -163,15 +164,20 @@ class WordTokenizer(Tokenizer):
                 )
         check_positive("min_count", min_count)
         counts = collections.Counter()
-        bar = keras.utils.Progbar(None, unit_name="document") \
-            if progress else None
+        # A bar in a terminal or notebook, plain lines in a file.
+        bar = ProgressDisplay("  counted", None, display_mode("auto"),
+                              unit="documents") if progress else None
+        documents = 0
         for _, batch in document_batches(texts):
             words = split_words(tf.constant(batch)).flat_values
             unique, _, count = tf.unique_with_counts(words)
             counts.update(dict(zip(unique.numpy().tolist(),
                                    count.numpy().tolist())))
+            documents += len(batch)
             if bar is not None:
-                bar.add(len(batch))
+                bar.update(documents)
+        if bar is not None:
+            bar.finish(documents)
         specials = [_as_bytes(unk_token), _as_bytes(eos_token)]
         words = [word for word, count in counts.most_common()
                  if count >= min_count and word not in specials]

@@ -9,6 +9,7 @@ from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import eval_layout
 from keras_lrm.models import MemoryTransformerLM
+from keras_lrm.training.progress import RunProgress
 from keras_lrm.training.stateful_lm import StatefulLM
 
 
@@ -33,7 +34,9 @@ def evaluate_stream(lm, source, batch_size=1, segment_length=None,
             or per-layer list), e.g. longer than in training.
         max_tokens: evaluate the first `max_tokens` tokens only.
         jit_compile: compile the step with XLA.
-        verbose: Keras progress bar setting.
+        verbose: 0 (quiet), 1 (a bar rewritten in place), 2 (a plain line
+            every tenth of the windows) or "auto" (1 in a terminal or a
+            notebook, else 2). Either says when it is compiling.
 
     Returns:
         Dict with `nll` (nats per token), `bits_per_token`, `perplexity`
@@ -79,7 +82,10 @@ def evaluate_stream(lm, source, batch_size=1, segment_length=None,
     dataset = distribute_streams(tf.distribute.get_strategy(), source,
                                  layout)
     model.reset_memory("eval")
-    model.evaluate(dataset, steps=layout.num_windows, verbose=verbose)
+    # Keras' own bar would count the compile in its estimate, and write
+    # backspaces and colour codes into a file: show ours instead.
+    model.evaluate(dataset, steps=layout.num_windows, verbose=0,
+                   callbacks=[RunProgress(verbose)])
     predicted = int(metric.count.numpy())
     if predicted != num_tokens - 1:
         raise RuntimeError(
