@@ -35,6 +35,8 @@ setup(
         "keras-tuner>=1.4.8",
         # keras-tuner imports tensorboard on the TensorFlow backend.
         "tensorboard>=2.20",
+        # learning_curve.png (the Agg backend: no display needed).
+        "matplotlib>=3.8",
     ],
     extras_require={
         "cpu": [TENSORFLOW, TENSORFLOW_TEXT],

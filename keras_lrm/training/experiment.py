@@ -9,12 +9,14 @@ import dataclasses
 import json
 import logging
 import os
+import time
 
 import keras
 import tensorflow as tf
 
 from keras_lrm.data.corpora import get_corpus
 from keras_lrm.data.files import atomic_write
+from keras_lrm.data.files import remove_temp_files
 from keras_lrm.data.manifest import naming_damaged_shards
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
@@ -25,11 +27,18 @@ from keras_lrm.distribute import resolve_strategy
 from keras_lrm.export.generation import generate_text
 from keras_lrm.export.saved_model import export_saved_model
 from keras_lrm.models import MemoryTransformerLM
+from keras_lrm.progress import resolve_verbose
 from keras_lrm.training.checkpoint import StreamCheckpoint
 from keras_lrm.training.evaluation import evaluate_stream
 # Re-exported: `Experiment` lived here, and recipes import it from here.
 from keras_lrm.training.experiment_config import Experiment  # noqa: F401
 from keras_lrm.training.experiment_config import MAX_BYTES_CORPORA
+from keras_lrm.training.learning_curve import PLOT
+from keras_lrm.training.learning_curve import LossCurve
+from keras_lrm.training.learning_curve import curve_interval
+from keras_lrm.training.learning_curve import points_until
+from keras_lrm.training.learning_curve import write_learning_curve
+from keras_lrm.training.progress import RunProgress
 from keras_lrm.training.run_dir import MODEL
 from keras_lrm.training.run_dir import RESULTS
 from keras_lrm.training.run_dir import TOKENIZER
@@ -37,6 +46,7 @@ from keras_lrm.training.run_dir import model_temp_path
 from keras_lrm.training.run_dir import read_results
 from keras_lrm.training.run_dir import remove_stale_temporaries
 from keras_lrm.training.stateful_lm import StatefulLM
+from keras_lrm.training.summary import run_summary
 
 
 def precision_for(experiment, strategy):
@@ -104,9 +114,10 @@ def metric_for(manifest):
 
 
 def verbose_for(experiment):
-    """Keras' `verbose` from the flag: "auto", or an int given as text."""
+    """Keras' `verbose` from the flag, an int given as text or "auto":
+    1 (a bar) in a terminal or notebook, else 2 (plain lines)."""
     value = experiment.verbose
-    return int(value) if str(value).isdigit() else value
+    return resolve_verbose(int(value) if str(value).isdigit() else value)
 
 
 def _evaluate(experiment, lm, manifest, split, label):
@@ -166,6 +177,14 @@ def run_experiment(experiment):
     lists each run: the step it started from and, once it finished, its
     last step and seconds. A run that finds training already done (e.g.
     killed during the export) keeps these figures and evaluates again.
+    `curve` holds the mean training loss every few steps (written before
+    each checkpoint, so a resumed run keeps an uninterrupted run's), which
+    `learning_curve.png` draws with the validation before and after.
+
+    Progress goes to stdout (`verbose`: a bar in a terminal, plain lines
+    in a file), and the run ends by printing a summary: the validation
+    before and after, tokens/s, the wall time, where each file went and
+    the command that generates from the export.
 
     Raises:
         NonFiniteError: training produced a non-finite loss or weights;
@@ -173,6 +192,7 @@ def run_experiment(experiment):
         ValueError: the run folder holds files that a run did not write,
             or a checkpoint of another layout.
     """
+    started = time.perf_counter()
     keras.utils.set_random_seed(experiment.seed)
     strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
     keras.mixed_precision.set_dtype_policy(
@@ -182,6 +202,7 @@ def run_experiment(experiment):
     if chief:
         earlier = read_results(experiment.run_dir) or {}
         remove_stale_temporaries(experiment.run_dir)
+        remove_temp_files(experiment.run_dir, {PLOT})
     manifest = prepare_data(experiment)
     train_source = StreamSource.from_manifest(manifest, "train")
     layout = train_layout(train_source.num_tokens, experiment.batch_size,
@@ -214,10 +235,24 @@ def run_experiment(experiment):
         results["attempts"] = list(earlier.get("attempts", [])) + [attempt]
         if chief:
             _write_results(experiment.run_dir, results)
+
+        def save_curve(record):
+            results["curve"] = record
+            if chief:
+                _write_results(experiment.run_dir, results)
+
+        curve = LossCurve(
+            curve_interval(experiment.train_steps, experiment.save_every),
+            checkpoint, points_until(earlier.get("curve"), step),
+            on_save=save_curve)
+        results["curve"] = curve.record()
         callbacks = [
+            curve,
             checkpoint,
             keras.callbacks.TensorBoard(
                 os.path.join(experiment.log_dir, experiment.name)),
+            RunProgress(verbose_for(experiment), experiment.train_steps,
+                        experiment.batch_size * experiment.segment_length),
         ]
         seconds_before = checkpoint.progress["seconds"]
         while step < experiment.train_steps:
@@ -232,7 +267,7 @@ def run_experiment(experiment):
                 model.fit(
                     dataset, initial_epoch=epoch, epochs=epoch + 1,
                     steps_per_epoch=steps, callbacks=callbacks,
-                    shuffle=False, verbose=verbose_for(experiment))
+                    shuffle=False, verbose=0)
             step = checkpoint.step
         progress = checkpoint.progress
         seconds = progress["seconds"]
@@ -245,6 +280,7 @@ def run_experiment(experiment):
             "last_loss": progress["last_loss"],
             "attempts": progress["attempts"],
         }
+        results["curve"] = curve.record()
         results["after"] = _evaluate(experiment, lm, manifest, "valid",
                                      "after training")
         if experiment.test:
@@ -256,7 +292,26 @@ def run_experiment(experiment):
         save_results(experiment, lm, manifest, results)
         if experiment.export_dir:
             export_and_sample(experiment, manifest, results)
+        print(run_summary(results, time.perf_counter() - started,
+                          _written(experiment, checkpoint, results)),
+              flush=True)
     return results
+
+
+def _written(experiment, checkpoint, results):
+    """`(what, path)` of each thing a run wrote, for its summary."""
+    run_dir = experiment.run_dir
+    plot = os.path.join(run_dir, PLOT)
+    return [
+        ("run folder", run_dir),
+        ("checkpoint", checkpoint.last_good_checkpoint),
+        ("model", results.get("model_path")),
+        ("results", os.path.join(run_dir, RESULTS)),
+        ("learning curve", plot if tf.io.gfile.exists(plot) else ""),
+        ("TensorBoard logs", os.path.join(experiment.log_dir,
+                                          experiment.name)),
+        ("export", results.get("export_path")),
+    ]
 
 
 def _write_results(run_dir, results):
@@ -291,7 +346,8 @@ def export_and_sample(experiment, manifest, results):
 
 
 def save_results(experiment, lm, manifest, results):
-    """Writes `model.keras`, `tokenizer/` and `results.json` atomically."""
+    """Writes `model.keras`, `tokenizer/`, `results.json` and
+    `learning_curve.png` atomically."""
     run_dir = experiment.run_dir
     read_results(run_dir)
     tf.io.gfile.makedirs(run_dir)
@@ -303,3 +359,4 @@ def save_results(experiment, lm, manifest, results):
     results["model_path"] = final
     results["data_dir"] = manifest.directory
     _write_results(run_dir, results)
+    write_learning_curve(os.path.join(run_dir, PLOT), results)
