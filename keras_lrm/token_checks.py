@@ -2,7 +2,8 @@
 
 Concrete values (NumPy arrays, eager tensors of any backend) are checked at
 once and raise `ValueError`. Symbolic TensorFlow tensors (inside a
-`tf.function`) get a graph assert with the same message. TensorFlow is
+`tf.function`) get a graph assert with the same message, except where
+the function compiles with XLA, which would drop it. TensorFlow is
 imported only when the value is a TensorFlow tensor, so the layers and
 models run on the JAX backend without it.
 """
@@ -18,9 +19,10 @@ def check_token_ids(token_ids, vocab_size, name="token_ids"):
 
     Eager values raise `ValueError`; inside a `tf.function` the check is an
     assert that raises `InvalidArgumentError` with the same message when the
-    graph runs. XLA drops asserts, and traced JAX values cannot be checked,
-    so under `jit_compile=True` ids must be valid at the source (the data
-    pipeline checks them when it writes).
+    graph runs. XLA drops asserts (so none is added when compiling for
+    XLA), and traced JAX values cannot be checked, so under
+    `jit_compile=True` ids must be valid at the source (the data pipeline
+    checks them when it writes).
     """
     dtype = getattr(token_ids, "dtype", None)
     if dtype is not None and not _is_integer(dtype):
@@ -139,6 +141,9 @@ def _concrete_values(value):
 
 def _graph_check(value, high, message):
     import tensorflow as tf
+    if _compiling_for_xla(tf):
+        # XLA drops asserts, with a warning per assert at compile time.
+        return value
     in_range = tf.reduce_all(value >= 0)
     if high is not None:
         in_range = tf.logical_and(in_range, tf.reduce_all(value < high))
@@ -147,3 +152,11 @@ def _graph_check(value, high, message):
                    tf.reduce_min(value), tf.reduce_max(value)])
     with tf.control_dependencies([check]):
         return tf.identity(value)
+
+
+def _compiling_for_xla(tf):
+    """Whether the graph being traced compiles with XLA (a `tf.function`
+    with `jit_compile=True`, e.g. Keras' train step, or a function it
+    calls)."""
+    enclosing = getattr(tf.__internal__, "get_enclosing_xla_context", None)
+    return enclosing is not None and enclosing() is not None
