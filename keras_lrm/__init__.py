@@ -10,7 +10,12 @@ pipelines and training helpers are TensorFlow-specific and are imported on
 first use.
 """
 
+from keras_lrm import quiet
 from keras_lrm.version import __version__
+
+# TensorFlow's routine start-up notices (no CUDA driver, oneDNN, CPU
+# instructions) stay off stderr; everything else it says is shown.
+quiet.quiet_tensorflow_start_up()
 
 __all__ = ["Placement", "generate", "layers", "models", "__version__"]
 
