@@ -154,8 +154,9 @@ class Experiment:
         "no sample")
     sample_tokens: int = _field(200, "tokens of the sample")
     verbose: str = _field(
-        "auto", "Keras' display: auto, 0 (silent), 1 (progress bar) or 2 "
-        "(one line per epoch)", VERBOSE)
+        "auto", "progress: 0 (silent), 1 (a bar), 2 (a plain line every "
+        "twentieth of training) or auto (1 in a terminal or notebook, "
+        "else 2)", VERBOSE)
 
     def __post_init__(self):
         from keras_lrm.training.experiment_checks import check_experiment
