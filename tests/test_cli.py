@@ -199,3 +199,19 @@ def test_corpus_max_bytes_limits_a_text_corpus(tmp_path):
     with pytest.raises(ValueError, match="'stdlib' and 'text' corpora only"):
         parse_experiment(quickstart.DEFAULTS, None,
                          ["--corpus", "enwik8", "--corpus_max_bytes", "5"])
+
+
+def test_load_model_of_a_keras_file_registers_the_model(tmp_path):
+    """`import keras_lrm` no longer loads the models (for a fast `--help`),
+    so `keras_lrm.export.load_model` of a `.keras` file in a fresh process
+    imports them itself."""
+    from tests.helpers import small_lm
+
+    path = str(tmp_path / "lm.keras")
+    small_lm().save(path)
+    code = ("import sys; from keras_lrm.export import load_model; "
+            "print(type(load_model(sys.argv[1])).__name__)")
+    result = subprocess.run([sys.executable, "-c", code, path], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "MemoryTransformerLM"
