@@ -10,6 +10,8 @@ pipelines and training helpers are TensorFlow-specific and are imported on
 first use.
 """
 
+import os
+
 from keras_lrm import quiet
 from keras_lrm.version import __version__
 
@@ -20,10 +22,17 @@ quiet.quiet_tensorflow_start_up()
 __all__ = ["Placement", "generate", "layers", "models", "__version__"]
 
 
-# Everything loads on first use (PEP 562), Keras and TensorFlow with it, so
-# that a recipe's `--help` does not wait for them. Import `keras_lrm.models`
-# (or load with `keras_lrm.export.load_model`) before
-# `keras.saving.load_model` of a keras_lrm model: that registers its layers.
+# The layers and models load with the package, as Keras users expect: that
+# registers them, so `keras.saving.load_model` finds them after
+# `import keras_lrm`. The recipes set KERAS_LRM_DEFER_IMPORTS=1 before they
+# import keras_lrm, so that parsing their flags (and `--help`) waits for
+# neither Keras nor TensorFlow; those load when the run starts. The
+# TensorFlow-specific parts always load on first use (PEP 562).
+if not os.environ.get("KERAS_LRM_DEFER_IMPORTS"):
+    from keras_lrm import layers  # noqa: E402
+    from keras_lrm import models  # noqa: E402
+    from keras_lrm.placement import Placement  # noqa: E402
+
 _LAZY_MODULES = ("data", "distribute", "export", "layers", "metrics",
                  "models", "training", "tuning")
 

@@ -14,6 +14,12 @@ Here, on a sample:
     python recipes/enwik8.py --tiny --corpus_path path/to/enwik8
 """
 
+import os
+
+if __name__ == "__main__":
+    # Parse the flags (and answer --help) before Keras and TensorFlow load.
+    os.environ.setdefault("KERAS_LRM_DEFER_IMPORTS", "1")
+
 from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import run_recipe

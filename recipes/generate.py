@@ -11,8 +11,13 @@ A missing or damaged --model, or a bad flag value, prints the error and
 exits with status 1.
 """
 
-import argparse
 import os
+
+if __name__ == "__main__":
+    # Parse the flags (and answer --help) before Keras and TensorFlow load.
+    os.environ.setdefault("KERAS_LRM_DEFER_IMPORTS", "1")
+
+import argparse  # noqa: E402
 
 from keras_lrm.errors import run_main
 

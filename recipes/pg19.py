@@ -11,6 +11,12 @@ evaluation), short memories of 256.
     python recipes/pg19.py --tiny --corpus_path path/to/tfds_data_dir
 """
 
+import os
+
+if __name__ == "__main__":
+    # Parse the flags (and answer --help) before Keras and TensorFlow load.
+    os.environ.setdefault("KERAS_LRM_DEFER_IMPORTS", "1")
+
 from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import run_recipe

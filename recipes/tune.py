@@ -15,6 +15,12 @@ checkpoints/tune/tuner-<hash of the settings>/).
         --search_long_lengths 256,1024 --corpus enwik8 --corpus_path enwik8.zip
 """
 
+import os
+
+if __name__ == "__main__":
+    # Parse the flags (and answer --help) before Keras and TensorFlow load.
+    os.environ.setdefault("KERAS_LRM_DEFER_IMPORTS", "1")
+
 from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import parse_experiment

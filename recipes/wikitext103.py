@@ -12,6 +12,12 @@ clamp_len 1000). Differences: a full tied softmax over the word vocabulary
     python recipes/wikitext103.py --tiny --corpus_path path/to/wikitext-103
 """
 
+import os
+
+if __name__ == "__main__":
+    # Parse the flags (and answer --help) before Keras and TensorFlow load.
+    os.environ.setdefault("KERAS_LRM_DEFER_IMPORTS", "1")
+
 from keras_lrm.errors import run_main
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import run_recipe

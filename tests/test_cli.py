@@ -147,8 +147,11 @@ print(sorted(m for m in ("tensorflow", "keras", "jax") if m in sys.modules))
 
 
 def test_flags_and_help_load_no_tensorflow():
+    # As a recipe run as a script sets it before importing keras_lrm.
+    env = dict(os.environ, KERAS_LRM_DEFER_IMPORTS="1")
     result = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120,
+                            env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]", result.stdout[-500:]
 
@@ -213,5 +216,23 @@ def test_load_model_of_a_keras_file_registers_the_model(tmp_path):
             "print(type(load_model(sys.argv[1])).__name__)")
     result = subprocess.run([sys.executable, "-c", code, path], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "MemoryTransformerLM"
+
+
+def test_import_keras_lrm_registers_the_model_for_keras(tmp_path):
+    """Without the recipes' KERAS_LRM_DEFER_IMPORTS, `import keras_lrm`
+    loads the layers and models, so Keras' own `load_model` finds them."""
+    from tests.helpers import small_lm
+
+    path = str(tmp_path / "lm.keras")
+    small_lm().save(path)
+    code = ("import sys, keras, keras_lrm; "
+            "print(type(keras.saving.load_model(sys.argv[1])).__name__)")
+    env = {k: v for k, v in os.environ.items()
+           if k != "KERAS_LRM_DEFER_IMPORTS"}
+    result = subprocess.run([sys.executable, "-c", code, path], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "MemoryTransformerLM"
