@@ -1,5 +1,7 @@
 """The key/value cache: the memory state's results, without re-projection."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -47,6 +49,18 @@ def test_cache_gives_the_logits_of_the_memory_state(placement, pre_norm):
     for index, length in enumerate(model.memory_lengths):
         for name in (f"keys_{index}", f"values_{index}"):
             assert tuple(cache[name].shape) == (2, 2, length, 8)
+
+
+def test_one_token_steps_of_a_layer_without_memory_warn_nothing():
+    """Layer 1 keeps no memory: a single token attends to itself alone,
+    a softmax over one key, whose probability is exactly 1."""
+    model = small_lm(PLACEMENTS["lengths"])
+    ids = random_ids(2, 3, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_cache, _ = run(model, ids, [0, 1, 2, 3], cached=True)
+        with_memory, _ = run(model, ids, [0, 1, 2, 3], cached=False)
+    np.testing.assert_allclose(with_cache, with_memory, atol=2e-5)
 
 
 def test_tokens_one_by_one_equal_one_pass_of_everything():

@@ -10,6 +10,7 @@ from keras import ops
 from keras_lrm.arguments import check_batch_size
 from keras_lrm.layers.attention_terms import attention_mask
 from keras_lrm.layers.attention_terms import last_rows
+from keras_lrm.layers.softmax_attention import key_softmax
 
 
 class CachedCalls:
@@ -94,7 +95,7 @@ class CachedCalls:
                 query, ops.transpose(all_keys, (1, 0, 2, 3)), position,
                 mask)
         probs = self.dropout_layer(
-            ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
+            ops.cast(key_softmax(scores), self.compute_dtype),
             training=training)
         attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows],
                               cache_values)

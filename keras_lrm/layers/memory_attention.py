@@ -16,6 +16,7 @@ from keras_lrm.layers.fused_attention import fused_attention_available
 from keras_lrm.layers.fused_attention import requirements
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
+from keras_lrm.layers.softmax_attention import key_softmax
 from keras_lrm.layers.softmax_attention import softmax_attention
 from keras_lrm.token_checks import check_filled
 
@@ -438,7 +439,7 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             ops.einsum("btnh,nbsh->nbts", offset, keys)], axis=-1)
         scores = self._scaled_scores(content, position, mask)
         probs = self.dropout_layer(
-            ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype),
+            ops.cast(key_softmax(scores), self.compute_dtype),
             training=training)
         rows = self.memory_length
         attended = memory_values(probs[..., :rows], memory, value_kernel,
@@ -468,7 +469,7 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         (dropout acts on them).
         """
         if bool(training) and self.attention_dropout > 0:
-            probs = ops.softmax(scores, axis=-1)
+            probs = key_softmax(scores)
             probs = self.dropout_layer(
                 ops.cast(probs, self.compute_dtype), training=training)
             return ops.einsum("nbts,nbsh->btnh", probs, values)

@@ -41,6 +41,18 @@ def softmax_attention(scores, values):
     return _attention(scores, values)
 
 
+def key_softmax(scores):
+    """`softmax(scores, axis=-1)`: attention probabilities over the keys.
+
+    With a single key (a one-token step of a layer without memory) every
+    probability is exactly 1: returned as such, since `keras.ops.softmax`
+    warns that a softmax over a size-1 axis is likely a mistake.
+    """
+    if scores.shape[-1] == 1:
+        return ops.ones_like(scores)
+    return ops.softmax(scores, axis=-1)
+
+
 @keras.ops.custom_gradient
 def _attention(scores, values):
     dtype = values.dtype
