@@ -1,4 +1,5 @@
-"""Shared test set-up: quiet TensorFlow, float32 policy, fixed seed."""
+"""Shared test set-up: quiet TensorFlow, float32 policy, fixed seed, and
+the `optin` tests left out unless `KERAS_LRM_OPTIN=1`."""
 
 import os
 
@@ -13,6 +14,17 @@ import tensorflow as tf  # noqa: E402
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skips the `optin` tests (longer variants, for a nightly run) unless
+    `KERAS_LRM_OPTIN=1`."""
+    if os.environ.get("KERAS_LRM_OPTIN") == "1":
+        return
+    skip = pytest.mark.skip(reason="opt-in: set KERAS_LRM_OPTIN=1 to run")
+    for item in items:
+        if "optin" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
