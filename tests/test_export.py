@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -205,9 +206,11 @@ def test_longer_memories_at_export(tmp_path):
                                atol=1e-5)
 
 
-def test_failed_export_keeps_the_previous_one(tmp_path, monkeypatch):
-    model = small_lm(vocab_size=256)
-    path = export_saved_model(model, str(tmp_path / "model"))
+def test_failed_export_keeps_the_previous_one(exported, tmp_path,
+                                             monkeypatch):
+    model, earlier = exported
+    path = str(tmp_path / "model")
+    shutil.copytree(earlier, path)
     before = sorted(os.listdir(path))
 
     def broken_save(*args, **kwargs):

@@ -38,7 +38,8 @@ def test_saved_model_generates_what_the_keras_model_does(byte_model):
                    dict(temperature=0.7, seed=11)]:
         from_keras = generate(model, "def main(", 12, **kwargs)
         assert from_keras == generate(loaded, "def main(", 12, **kwargs)
-        assert from_keras == generate(path, "def main(", 12, **kwargs)
+    # A path is loaded as the SavedModel there.
+    assert from_keras == generate(path, "def main(", 12, **kwargs)
     assert keras_lrm.generate is generate
 
 

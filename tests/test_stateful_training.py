@@ -198,9 +198,9 @@ def test_memory_learns_what_no_memory_cannot():
                                  Placement("all", None, memory, memory),
                                  pre_norm=True)
         model = StatefulLM(lm, rows)
-        model.compile(optimizer=keras.optimizers.Adam(3e-3),
+        model.compile(optimizer=keras.optimizers.Adam(1e-2),
                       jit_compile=True)
-        model.fit(copy_task(40, segment, vocab, rows, seed=0), epochs=12,
+        model.fit(copy_task(40, segment, vocab, rows, seed=0), epochs=6,
                   shuffle=False, verbose=0, callbacks=[ResetMemory()])
         losses[memory] = model.evaluate(
             copy_task(10, segment, vocab, rows, seed=1), verbose=0,
