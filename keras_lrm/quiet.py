@@ -131,8 +131,12 @@ class _QuietLoader:
             self._loader.exec_module(module)
             # The CUDA probe runs when devices are first listed. Listing
             # the physical ones leaves the runtime free to configure
-            # (logical devices, memory growth).
-            module.config.list_physical_devices()
+            # (logical devices, memory growth). Should it fail, it fails
+            # again, loudly, where the devices are used.
+            try:
+                module.config.list_physical_devices()
+            except Exception:  # noqa: BLE001
+                pass
         # Later users of the module see TensorFlow's own loader.
         module.__loader__ = module.__spec__.loader = self._loader
 
@@ -147,6 +151,8 @@ def _stderr_without_notices():
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):  # no stderr to redirect
+        saved = None
+    if saved is None:
         yield
         return
     try:

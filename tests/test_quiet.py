@@ -16,14 +16,25 @@ from keras_lrm.token_checks import check_token_ids
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Lines TensorFlow 2.21 writes on a CPU machine without a CUDA driver.
-START_UP = """\
-WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
-I0000 00:00:1796563479.894776   10065 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results due to floating-point round-off errors from different computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.
-I0000 00:00:1796563479.895081   10065 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
-I0000 00:00:1796563480.086511   10065 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.
-To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
-E0000 00:00:1796563483.729022   10065 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
-"""
+START_UP = (
+    "WARNING: All log messages before absl::InitializeLog() is called are "
+    "written to STDERR\n"
+    "I0000 00:00:1796563479.894776   10065 port.cc:153] oneDNN custom "
+    "operations are on. You may see slightly different numerical results "
+    "due to floating-point round-off errors from different computation "
+    "orders. To turn them off, set the environment variable "
+    "`TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    "I0000 00:00:1796563479.895081   10065 cudart_stub.cc:31] Could not "
+    "find cuda drivers on your machine, GPU will not be used.\n"
+    "I0000 00:00:1796563480.086511   10065 cpu_feature_guard.cc:227] This "
+    "TensorFlow binary is optimized to use available CPU instructions in "
+    "performance-critical operations.\n"
+    "To enable the following instructions: AVX2 AVX512F FMA, in other "
+    "operations, rebuild TensorFlow with the appropriate compiler flags.\n"
+    "E0000 00:00:1796563483.729022   10065 cuda_platform.cc:52] failed call "
+    "to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR "
+    "(303)\n"
+)
 NOTICES = ("absl::InitializeLog", "oneDNN", "Could not find cuda drivers",
            "cpu_feature_guard", "To enable the following instructions",
            "cuInit")
@@ -55,6 +66,46 @@ def test_a_failed_cuda_probe_is_kept_where_a_driver_is_installed():
     assert drop_start_up_notices("".join(probe), environ={}) == probe[0]
     hidden = {"CUDA_VISIBLE_DEVICES": ""}
     assert drop_start_up_notices(probe[0], environ=hidden) == ""
+
+
+FAKE_TENSORFLOW = r'''
+import os, types, warnings
+os.write(2, b"WARNING: All log messages before absl::InitializeLog() is "
+            b"called are written to STDERR\n")
+os.write(2, b"I0000 1 cudart_stub.cc:31] Could not find cuda drivers on "
+            b"your machine, GPU will not be used.\n")
+os.write(2, b"E0000 2 some_kernel.cc:1] a real error\n")
+warnings.warn("a warning while TensorFlow loads")
+
+
+def list_physical_devices():
+    os.write(2, b"E0000 3 cuda_platform.cc:52] failed call to cuInit: "
+                b"UNKNOWN ERROR (303)\n")
+    return []
+
+
+config = types.SimpleNamespace(list_physical_devices=list_physical_devices)
+'''
+
+
+def test_what_tensorflow_writes_while_it_loads_is_kept_in_order(tmp_path):
+    """A stand-in `tensorflow` package writes notices, an error and a
+    warning while it is imported: only the notices are left out."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
+    stderr = run_python(
+        "import sys\n"
+        "sys.path.insert(0, '.')\n"
+        "import keras_lrm\n"
+        "print('before', file=sys.stderr, flush=True)\n"
+        "import tensorflow\n"
+        "print('after', file=sys.stderr)\n",
+        {"KERAS_LRM_DEFER_IMPORTS": "1"}, tmp_path)
+    lines = stderr.splitlines()
+    assert lines[0] == "before" and lines[-1] == "after", stderr
+    assert lines[1] == "E0000 2 some_kernel.cc:1] a real error", stderr
+    assert "UserWarning: a warning while TensorFlow loads" in lines[2]
+    assert not [n for n in NOTICES if n in stderr], stderr
 
 
 def test_importing_tensorflow_through_keras_lrm_is_quiet(tmp_path):
