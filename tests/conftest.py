@@ -5,6 +5,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# First, so that TensorFlow's start-up notices stay out of the output.
+import keras_lrm  # noqa: E402,F401
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
