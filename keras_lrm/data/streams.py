@@ -26,10 +26,9 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import is_int
 from keras_lrm.data.tfrecords import TF_TYPES
 from keras_lrm.data.tfrecords import decode_record
+from keras_lrm.data.tfrecords import read_buffer_bytes
 
 
-# TensorFlow's default read buffer for local TFRecord files (256 KiB).
-_LOCAL_READ_BUFFER_BYTES = 256 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,16 +143,6 @@ def eval_layout(num_tokens, batch_size, segment_length):
                         windows)
 
 
-def _read_buffer_bytes(paths):
-    """The read buffer of a row's reader: TensorFlow's own default for
-    local files, given explicitly (left unset, TensorFlow logs that it is
-    unset); for remote files (`gs://`, `s3://`) TensorFlow's choice, which
-    depends on the file system."""
-    if any("://" in str(path) for path in paths):
-        return None
-    return _LOCAL_READ_BUFFER_BYTES
-
-
 def _row_windows(source, layout, row, start_window):
     """Windows `(inputs [T], targets [T])` of one row, from a window on."""
     length = layout.segment_length
@@ -162,7 +151,7 @@ def _row_windows(source, layout, row, start_window):
     skip_records, offset = divmod(first, source.chunk_size)
     num_records = math.ceil((offset + needed) / source.chunk_size)
     records = tf.data.TFRecordDataset(
-        list(source.files), buffer_size=_read_buffer_bytes(source.files))
+        list(source.files), buffer_size=read_buffer_bytes(source.files))
     records = records.skip(skip_records).take(num_records)
     dtype = source.dtype
 

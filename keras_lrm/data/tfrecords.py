@@ -98,6 +98,20 @@ def decode_record(serialized, dtype):
     return tf.cast(ids, tf.int32)
 
 
+# TensorFlow's default read buffer for local files (256 KiB).
+LOCAL_READ_BUFFER_BYTES = 256 * 1024
+
+
+def read_buffer_bytes(paths):
+    """The read buffer for a `TFRecordDataset` of `paths`: TensorFlow's own
+    default for local files, given explicitly (left unset, TensorFlow logs
+    that it is unset); for remote files (`gs://`, `s3://`) TensorFlow's
+    choice, which depends on the file system."""
+    if any("://" in str(path) for path in paths):
+        return None
+    return LOCAL_READ_BUFFER_BYTES
+
+
 def read_tokens(manifest, split):
     """All token ids of `split`, for small data and tests.
 
@@ -118,7 +132,8 @@ def read_tokens(manifest, split):
     entries = manifest.splits[split]["files"]
     parts = []
     for path, entry in zip(paths, entries):
-        dataset = tf.data.TFRecordDataset(path).map(
+        dataset = tf.data.TFRecordDataset(
+            path, buffer_size=read_buffer_bytes([path])).map(
             lambda record: decode_record(record, manifest.dtype))
         try:
             records = [ids.numpy() for ids in dataset]
