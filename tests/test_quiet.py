@@ -125,7 +125,12 @@ def test_importing_tensorflow_through_keras_lrm_is_quiet(tmp_path):
         "    return 2 * x\n"
         "double(tf.ones([1]))\n",
         {}, tmp_path)
-    assert not [n for n in NOTICES if n in stderr], stderr
+    # TensorFlow 2.20 starts absl logging only when XLA first logs, after
+    # the import: its one "All log messages before absl::InitializeLog()"
+    # line then comes with the run's own output, not at start-up.
+    late = ("absl::InitializeLog",) if tf.__version__.startswith("2.20.") \
+        else ()
+    assert not [n for n in NOTICES if n in stderr and n not in late], stderr
     assert "Ignoring Assert operator users_own_check" in stderr, stderr
 
 
