@@ -26,6 +26,20 @@ class NonFiniteError(RuntimeError):
 USER_ERRORS = (ValueError, OSError, NonFiniteError)
 
 
+def _user_errors():
+    """`USER_ERRORS`, and TensorFlow's file errors once it is loaded: a
+    folder that cannot be made or read (`tf.io.gfile` raises these, with
+    the path in the message, where Python would raise `OSError`)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return USER_ERRORS
+    return USER_ERRORS + (tf.errors.NotFoundError,
+                          tf.errors.PermissionDeniedError,
+                          tf.errors.AlreadyExistsError,
+                          # "... is not a directory"
+                          tf.errors.FailedPreconditionError)
+
+
 def run_main(main, argv=None):
     """Runs a recipe's `main(argv)` for the command line.
 
@@ -37,7 +51,9 @@ def run_main(main, argv=None):
     """
     try:
         return main(argv)
-    except USER_ERRORS as error:
+    except Exception as error:
+        if not isinstance(error, _user_errors()):
+            raise
         if os.environ.get("KERAS_LRM_TRACEBACK"):
             traceback.print_exc()
         message = str(error).strip() or type(error).__name__

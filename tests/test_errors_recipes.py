@@ -281,3 +281,30 @@ def test_a_recipe_prints_the_error_and_exits(recipe, flags, status, message,
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_run_main_reports_a_folder_tensorflow_cannot_make(tmp_path, capsys):
+    """`tf.io.gfile` raises TensorFlow's own file errors, not `OSError`: a
+    recipe still prints one line naming the path and exits 1."""
+    import tensorflow as tf
+
+    from keras_lrm.errors import run_main
+
+    blocked = tmp_path / "a_file"
+    blocked.write_text("x")
+    target = str(blocked / "checkpoints")
+
+    def main(argv):
+        tf.io.gfile.makedirs(target)
+
+    with pytest.raises(SystemExit) as exited:
+        run_main(main)
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(blocked) in err, err
+
+    def buggy(argv):
+        raise KeyError("a bug keeps its traceback")
+
+    with pytest.raises(KeyError):
+        run_main(buggy)
