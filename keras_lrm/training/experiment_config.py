@@ -116,7 +116,8 @@ class Experiment:
         0.0, "final learning rate of the cosine decay, as a fraction of "
         "learning_rate, in [0, 1]")
     clip_norm: float = _field(
-        0.25, "clip gradients to this global norm; 0: no clipping")
+        0.25, "clip gradients to this global norm (under a strategy Keras "
+        "clips each replica's part before summing them); 0: no clipping")
     seed: int = _field(
         0, "random seed (weights, dropout, the sample), 0 to 2**32-1")
     # Evaluation.
