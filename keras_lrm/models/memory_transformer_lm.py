@@ -7,6 +7,7 @@ from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.layers.memory_stack import MemoryStack
 from keras_lrm.layers.token_embedding import TokenEmbedding
+from keras_lrm.models import generation_loop
 from keras_lrm.placement import Placement
 from keras_lrm.token_checks import as_token_tensor
 from keras_lrm.token_checks import check_token_ids
@@ -243,6 +244,44 @@ class MemoryTransformerLM(keras.Model):
         other = self.__class__.from_config(config)
         other.set_weights(self.get_weights())
         return other
+
+    def generate(self, inputs, max_new_tokens, sampler="top_k", seed=None,
+                 segment_length=None, return_state=False):
+        """Generates `max_new_tokens` tokens after `inputs`, on device.
+
+        The prompt is read segment by segment into a key/value cache, then
+        the tokens come from one compiled while loop (XLA on TensorFlow):
+        `sampler` draws each token on device from the last logits and the
+        token is fed back as a `time = 1` step. There is no host round
+        trip per token, and the cost of a token does not grow with the
+        text (the state is fixed-size). The compiled functions are kept on
+        the model, per batch size, `max_new_tokens` and sampler settings.
+
+        Args:
+            inputs: int token ids `(time,)` or `(batch, time)`, `time >= 1`;
+                or a dict `{"token_ids": ids, "state": cache}` to continue
+                from a key/value cache returned with `return_state=True`.
+            max_new_tokens: int >= 1, tokens to generate.
+            sampler: a `keras_lrm.samplers.Sampler`, its name (`"greedy"`,
+                `"random"`, `"top_k"`, `"top_p"`) or its serialized dict.
+            seed: int in `[0, 2**31)`, overriding the sampler's seed; with
+                neither, a fresh seed per call. A seed gives the same
+                tokens on every call.
+            segment_length: prompt tokens per call (default: the training
+                segment).
+            return_state: also return the cache after the new tokens.
+
+        Returns:
+            int32 `(batch, max_new_tokens)` new token ids, and with
+            `return_state` the cache after them: `(token_ids, state)`.
+
+        Example:
+
+        >>> model.generate(prompt_ids, 64, sampler="greedy")
+        """
+        return generation_loop.generate(
+            self, inputs, max_new_tokens, sampler=sampler, seed=seed,
+            segment_length=segment_length, return_state=return_state)
 
     def get_config(self):
         placement = self.placement
