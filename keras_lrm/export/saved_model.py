@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_lrm.export import folder_swap
 from keras_lrm.export.folder_swap import EXPORT_FORMAT
 from keras_lrm.export.folder_swap import METADATA_FILE
+from keras_lrm.export.generate_signature import GenerateFunction
 from keras_lrm.layers.memory_stack import FILLED
 from keras_lrm.layers.memory_stack import cache_names
 from keras_lrm.layers.memory_stack import memory_name
@@ -20,7 +21,7 @@ from keras_lrm.placement import Placement
 from keras_lrm.version import __version__
 
 SIGNATURES = ("serving_default", "step", "initial_memory", "step_cached",
-              "initial_cache")
+              "initial_cache", "generate")
 
 
 class MemoryModule(tf.Module):
@@ -66,6 +67,9 @@ class MemoryModule(tf.Module):
                                                  **self.cache_specs}])
         self.initial_cache = tf.function(self._initial_cache,
                                          input_signature=[batch_spec])
+        self.generate = GenerateFunction(
+            self._call_with_cache, self.cache_specs, model.segment_length,
+            model.vocab_size).function()
         self.byte_level = model.vocab_size == 256 and \
             metadata.get("tokenizer", {}).get("name", "bytes") == "bytes"
         if self.byte_level:
