@@ -19,8 +19,8 @@ from keras_lrm import Placement
 from keras_lrm.data import ByteTokenizer
 from keras_lrm.data import TextFilesCorpus
 from keras_lrm.data import prepare
-from keras_lrm.data.files import machine_id
-from keras_lrm.data.files import temp_path
+from keras_lrm.data.files.temporaries import machine_id
+from keras_lrm.data.files.temporaries import temp_path
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import stream_dataset

@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from keras_lrm.data import CorruptDataError
 from keras_lrm.data import get_corpus
-from keras_lrm.data import prepare
 from keras_lrm.data import naming_damaged_shards
+from keras_lrm.data import prepare
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import stream_dataset
 from keras_lrm.data.streams import train_layout

@@ -135,7 +135,7 @@ def a_zip_without_config(ctx):
 
 
 def words(ctx):
-    from keras_lrm.data.tokenizer_words import WordTokenizer
+    from keras_lrm.data.tokenizers.word_tokenizer import WordTokenizer
 
     return WordTokenizer.build([b"the cat sat\n"], progress=False)
 

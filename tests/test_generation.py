@@ -131,7 +131,7 @@ def test_a_keras_model_is_compiled_once_and_follows_its_weights():
 def test_word_prompt_is_continued_on_its_line(monkeypatch):
     """A word prompt without a final newline does not end in `<eos>`, and
     the continuation joins it with a space."""
-    from keras_lrm.data.tokenizer_words import WordTokenizer
+    from keras_lrm.data.tokenizers.word_tokenizer import WordTokenizer
     from keras_lrm.export import generation
 
     tokenizer = WordTokenizer.build([b"the cat sat\n"], progress=False)

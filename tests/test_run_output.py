@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from keras_lrm import progress
-from keras_lrm.data.files import machine_id
+from keras_lrm.data.files.temporaries import machine_id
 from keras_lrm.progress import ProgressDisplay
 from keras_lrm.training import run_experiment
 from keras_lrm.training.learning_curve import curve_interval

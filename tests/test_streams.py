@@ -62,7 +62,7 @@ def test_resuming_mid_pass_gives_the_remaining_windows(prepared):
     whole = collect(stream_dataset(source, layout))
     rest = collect(stream_dataset(source, layout, start_window=7))
     assert len(rest) == len(whole) - 7
-    for a, b in zip(whole[7:], rest):
+    for a, b in zip(whole[7:], rest, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -9,28 +9,30 @@ that `load_manifest` checks:
 >>> valid = read_tokens(manifest, "valid")
 """
 
-from keras_lrm.data.corpora import CORPORA
-from keras_lrm.data.corpora import SPLITS
-from keras_lrm.data.corpora import Enwik8Corpus
-from keras_lrm.data.corpora import StdlibCorpus
-from keras_lrm.data.corpora import TextFilesCorpus
-from keras_lrm.data.corpora import TFDSCorpus
-from keras_lrm.data.corpora import WikiText103Corpus
-from keras_lrm.data.corpora import enwik8_bounds
-from keras_lrm.data.corpora import get_corpus
-from keras_lrm.data.manifest import naming_damaged_shards
-from keras_lrm.data.tfrecords import CorruptDataError
-from keras_lrm.data.tfrecords import Manifest
-from keras_lrm.data.tfrecords import decode_record
-from keras_lrm.data.tfrecords import load_manifest
-from keras_lrm.data.tfrecords import prepare
-from keras_lrm.data.tfrecords import read_tokens
-from keras_lrm.data.tokenizers import TOKENIZERS
-from keras_lrm.data.tokenizers import ByteTokenizer
-from keras_lrm.data.tokenizers import SentencePieceTokenizer
-from keras_lrm.data.tokenizers import WordTokenizer
-from keras_lrm.data.tokenizers import get_tokenizer
-from keras_lrm.data.tokenizers import load_tokenizer
+from keras_lrm.data.corpora.enwik8 import Enwik8Corpus
+from keras_lrm.data.corpora.enwik8 import enwik8_bounds
+from keras_lrm.data.corpora.registry import CORPORA
+from keras_lrm.data.corpora.registry import get_corpus
+from keras_lrm.data.corpora.splits import SPLITS
+from keras_lrm.data.corpora.stdlib import StdlibCorpus
+from keras_lrm.data.corpora.text_files import TextFilesCorpus
+from keras_lrm.data.corpora.tfds import TFDSCorpus
+from keras_lrm.data.corpora.wikitext import WikiText103Corpus
+from keras_lrm.data.shards.manifest import Manifest
+from keras_lrm.data.shards.manifest import load_manifest
+from keras_lrm.data.shards.manifest import naming_damaged_shards
+from keras_lrm.data.shards.manifest_checks import CorruptDataError
+from keras_lrm.data.shards.preparation import prepare
+from keras_lrm.data.shards.records import decode_record
+from keras_lrm.data.shards.records import read_tokens
+from keras_lrm.data.tokenizers.byte_tokenizer import ByteTokenizer
+from keras_lrm.data.tokenizers.registry import TOKENIZERS
+from keras_lrm.data.tokenizers.registry import get_tokenizer
+from keras_lrm.data.tokenizers.registry import load_tokenizer
+from keras_lrm.data.tokenizers.sentencepiece_tokenizer import (
+    SentencePieceTokenizer,
+)
+from keras_lrm.data.tokenizers.word_tokenizer import WordTokenizer
 
 __all__ = [
     "CORPORA",

@@ -24,8 +24,8 @@ import time
 
 import tensorflow as tf
 
-from keras_lrm.data.files import machine_id
-from keras_lrm.data.files import process_alive
+from keras_lrm.data.files.temporaries import machine_id
+from keras_lrm.data.files.temporaries import process_alive
 
 EXPORT_FORMAT = "keras_lrm.memory_saved_model"
 METADATA_FILE = "keras_lrm.json"

@@ -27,8 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.data.files import atomic_write
-from keras_lrm.data.files import remove_temp_files
+from keras_lrm.data.files.temporaries import atomic_write
+from keras_lrm.data.files.temporaries import remove_temp_files
 from keras_lrm.distribute import is_chief
 from keras_lrm.errors import NonFiniteError
 from keras_lrm.training.checkpoint_files import LAYOUT

@@ -12,8 +12,8 @@ import re
 
 import tensorflow as tf
 
-from keras_lrm.data.files import atomic_write
-from keras_lrm.data.files import remove_quietly
+from keras_lrm.data.files.temporaries import atomic_write
+from keras_lrm.data.files.temporaries import remove_quietly
 
 RECORD = "steps.json"
 LAYOUT = "stream_layout.json"

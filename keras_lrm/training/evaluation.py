@@ -5,9 +5,9 @@ import math
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.data.streams import StreamSource
-from keras_lrm.data.streams import distribute_streams
-from keras_lrm.data.streams import eval_layout
+from keras_lrm.data.streams.distribution import distribute_streams
+from keras_lrm.data.streams.layouts import eval_layout
+from keras_lrm.data.streams.source import StreamSource
 from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.training.progress import RunProgress
 from keras_lrm.training.stateful_lm import StatefulLM

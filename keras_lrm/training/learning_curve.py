@@ -15,7 +15,7 @@ import math
 import keras
 import numpy as np
 
-from keras_lrm.data.files import atomic_write
+from keras_lrm.data.files.temporaries import atomic_write
 
 PLOT = "learning_curve.png"
 

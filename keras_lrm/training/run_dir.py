@@ -18,10 +18,10 @@ import re
 
 import tensorflow as tf
 
-from keras_lrm.data.files import machine_id
-from keras_lrm.data.files import process_alive
-from keras_lrm.data.files import remove_quietly
-from keras_lrm.data.files import remove_temp_files
+from keras_lrm.data.files.temporaries import machine_id
+from keras_lrm.data.files.temporaries import process_alive
+from keras_lrm.data.files.temporaries import remove_quietly
+from keras_lrm.data.files.temporaries import remove_temp_files
 
 RESULTS = "results.json"
 MODEL = "model.keras"

@@ -13,8 +13,8 @@ from keras_lrm.data import TFDSCorpus
 from keras_lrm.data import WikiText103Corpus
 from keras_lrm.data import enwik8_bounds
 from keras_lrm.data import get_corpus
-from keras_lrm.data.splits import split_bounds
-from keras_lrm.data.splits import split_of_path
+from keras_lrm.data.corpora.splits import split_bounds
+from keras_lrm.data.corpora.splits import split_of_path
 from tests.data import samples
 
 
@@ -208,11 +208,11 @@ def test_get_corpus_by_name(tmp_path):
 
 
 def test_split_bytes_equal_what_texts_yield(tmp_path):
+    from keras_lrm.data import SPLITS
     from keras_lrm.data import Enwik8Corpus
     from keras_lrm.data import StdlibCorpus
     from keras_lrm.data import TextFilesCorpus
     from keras_lrm.data import WikiText103Corpus
-    from keras_lrm.data import SPLITS
     from tests.data.samples import write_enwik8
     from tests.data.samples import write_text_files
     from tests.data.samples import write_wikitext

@@ -9,7 +9,7 @@ import pytest
 
 from keras_lrm.data import Enwik8Corpus
 from keras_lrm.data import WikiText103Corpus
-from keras_lrm.data.downloads import download_file
+from keras_lrm.data.files.downloads import download_file
 from tests.data import samples
 
 

@@ -31,8 +31,8 @@ from keras_lrm.data import load_manifest
 from keras_lrm.data import load_tokenizer
 from keras_lrm.data import prepare
 from keras_lrm.data import read_tokens
-from keras_lrm.data.downloads import download_file
-from keras_lrm.data.downloads import extract_zip
+from keras_lrm.data.files.downloads import download_file
+from keras_lrm.data.files.downloads import extract_zip
 from keras_lrm.data.streams import StreamSource
 from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import eval_layout

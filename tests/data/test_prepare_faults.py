@@ -23,10 +23,10 @@ from keras_lrm.data import TextFilesCorpus
 from keras_lrm.data import load_manifest
 from keras_lrm.data import prepare
 from keras_lrm.data import read_tokens
-from keras_lrm.data.downloads import download_file
-from keras_lrm.data.files import OTHER_MACHINE_STALE_SECONDS
-from keras_lrm.data.files import machine_id
-from keras_lrm.data.files import temp_path
+from keras_lrm.data.files.downloads import download_file
+from keras_lrm.data.files.temporaries import OTHER_MACHINE_STALE_SECONDS
+from keras_lrm.data.files.temporaries import machine_id
+from keras_lrm.data.files.temporaries import temp_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 CHILD = """
 import os, sys, time
 from keras_lrm.data import ByteTokenizer, TextFilesCorpus, prepare
-from keras_lrm.data import record_writer, tfrecords
+from keras_lrm.data.shards import preparation, record_writer
 text, out, ready, when, chunk = sys.argv[1:6]
 
 def pause():
@@ -50,12 +50,12 @@ if when == "shards":
             pause()
     record_writer.SplitWriter._close_shard = slow_close
 else:
-    write = tfrecords.atomic_write
+    write = preparation.atomic_write
     def slow_write(path, data):
         if path.endswith("manifest.json"):
             pause()
         write(path, data)
-    tfrecords.atomic_write = slow_write
+    preparation.atomic_write = slow_write
 prepare(TextFilesCorpus(text), ByteTokenizer(), output_dir=out,
         chunk_size=int(chunk), shard_tokens=4 * int(chunk), progress=False)
 """

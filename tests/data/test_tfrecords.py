@@ -20,8 +20,8 @@ from keras_lrm.data import decode_record
 from keras_lrm.data import load_manifest
 from keras_lrm.data import prepare
 from keras_lrm.data import read_tokens
-from keras_lrm.data.manifest import token_dtype
-from keras_lrm.data.record_writer import encode_record
+from keras_lrm.data.shards.manifest_checks import token_dtype
+from keras_lrm.data.shards.record_writer import encode_record
 from tests.data import samples
 
 

@@ -5,14 +5,14 @@ import os
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.data.files import file_size
-from keras_lrm.data.files import fingerprint
-from keras_lrm.data.files import line_blocks
-from keras_lrm.data.files import location_key
-from keras_lrm.data.splits import SPLITS
-from keras_lrm.data.splits import check_split
-from keras_lrm.data.splits import split_bounds
-from keras_lrm.data.splits import split_of_path
+from keras_lrm.data.corpora.lines import line_blocks
+from keras_lrm.data.corpora.splits import SPLITS
+from keras_lrm.data.corpora.splits import check_split
+from keras_lrm.data.corpora.splits import split_bounds
+from keras_lrm.data.corpora.splits import split_of_path
+from keras_lrm.data.files.fingerprints import file_size
+from keras_lrm.data.files.fingerprints import fingerprint
+from keras_lrm.data.files.fingerprints import location_key
 
 BLOCK_SIZE = 1 << 20
 # How far from a 90/5/5 boundary a newline is looked for in a single file.

@@ -13,14 +13,11 @@ import os
 
 import tensorflow as tf
 
-from keras_lrm.data.files import file_size
-from keras_lrm.data.files import sha256_file
-from keras_lrm.data.manifest_checks import FORMAT_VERSION  # noqa: F401
-from keras_lrm.data.manifest_checks import CorruptDataError
-from keras_lrm.data.manifest_checks import check_manifest_data
-from keras_lrm.data.manifest_checks import shard_name  # noqa: F401
-from keras_lrm.data.manifest_checks import token_dtype  # noqa: F401
-from keras_lrm.data.tokenizers import load_tokenizer
+from keras_lrm.data.files.fingerprints import file_size
+from keras_lrm.data.files.fingerprints import sha256_file
+from keras_lrm.data.shards.manifest_checks import CorruptDataError
+from keras_lrm.data.shards.manifest_checks import check_manifest_data
+from keras_lrm.data.tokenizers.registry import load_tokenizer
 
 MANIFEST_FILE = "manifest.json"
 VERIFY_MODES = (None, "size", "checksum")
@@ -100,7 +97,7 @@ class Manifest:
             )
         if mode is None:
             return
-        for split, info in self.splits.items():
+        for info in self.splits.values():
             for entry in info["files"]:
                 _verify_file(os.path.join(self.directory, entry["name"]),
                              entry, mode)

@@ -4,11 +4,11 @@ import os
 import sysconfig
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.data.files import fingerprint
-from keras_lrm.data.files import location_key
-from keras_lrm.data.splits import SPLITS
-from keras_lrm.data.splits import check_split
-from keras_lrm.data.splits import split_of_path
+from keras_lrm.data.corpora.splits import SPLITS
+from keras_lrm.data.corpora.splits import check_split
+from keras_lrm.data.corpora.splits import split_of_path
+from keras_lrm.data.files.fingerprints import fingerprint
+from keras_lrm.data.files.fingerprints import location_key
 
 # Third-party code often lives inside the stdlib folder; it is not stdlib.
 EXCLUDED_DIRS = ("site-packages", "dist-packages", "__pycache__")

@@ -117,10 +117,12 @@ def check_manifest_data(path, data):
     if "sources" in data and not isinstance(data["sources"], list):
         raise _damaged(path, "sources", "a list of source fingerprints",
                        data["sources"])
-    _check_splits(path, data["splits"], chunk_size)
+    _check_manifest_splits(path, data["splits"], chunk_size)
 
 
-def _check_splits(path, splits, chunk_size):
+def _check_manifest_splits(path, splits, chunk_size):
+    """The manifest's `splits` field: known split names, each with its
+    token count and shard entries, the count their sum."""
     shape = ("`{split: {'num_tokens', 'files': "
              f"[{{{', '.join(ENTRY_KEYS)}}}]}}}}`")
     if not isinstance(splits, dict) or not splits:

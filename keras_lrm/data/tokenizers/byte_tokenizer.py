@@ -3,11 +3,11 @@
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_lrm.data.tokenizer_base import Tokenizer
-from keras_lrm.data.tokenizer_base import as_ids
-from keras_lrm.data.tokenizer_base import as_texts
-from keras_lrm.data.tokenizer_base import check_id_range
-from keras_lrm.data.tokenizer_base import finish_detokenize
+from keras_lrm.data.tokenizers.tokenizer import Tokenizer
+from keras_lrm.data.tokenizers.tokenizer import as_ids
+from keras_lrm.data.tokenizers.tokenizer import as_texts
+from keras_lrm.data.tokenizers.tokenizer import check_id_range
+from keras_lrm.data.tokenizers.tokenizer import finish_detokenize
 
 # The string of each byte value, for detokenizing by lookup.
 BYTE_STRINGS = [bytes([i]) for i in range(256)]

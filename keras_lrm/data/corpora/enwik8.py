@@ -7,12 +7,12 @@ import zlib
 
 import tensorflow as tf
 
-from keras_lrm.data.downloads import download_file
-from keras_lrm.data.files import file_size
-from keras_lrm.data.files import fingerprint
-from keras_lrm.data.files import line_blocks
-from keras_lrm.data.splits import check_split
-from keras_lrm.data.splits import split_bounds
+from keras_lrm.data.corpora.lines import line_blocks
+from keras_lrm.data.corpora.splits import check_split
+from keras_lrm.data.corpora.splits import split_bounds
+from keras_lrm.data.files.downloads import download_file
+from keras_lrm.data.files.fingerprints import file_size
+from keras_lrm.data.files.fingerprints import fingerprint
 
 ENWIK8_URL = "http://mattmahoney.net/dc/enwik8.zip"
 ENWIK8_BYTES = 10**8

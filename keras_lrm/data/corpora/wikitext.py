@@ -4,13 +4,13 @@ import os
 
 import tensorflow as tf
 
-from keras_lrm.data.downloads import download_file
-from keras_lrm.data.downloads import extract_zip
-from keras_lrm.data.files import file_size
-from keras_lrm.data.files import fingerprint
-from keras_lrm.data.files import lines
-from keras_lrm.data.splits import SPLITS
-from keras_lrm.data.splits import check_split
+from keras_lrm.data.corpora.lines import lines
+from keras_lrm.data.corpora.splits import SPLITS
+from keras_lrm.data.corpora.splits import check_split
+from keras_lrm.data.files.downloads import download_file
+from keras_lrm.data.files.downloads import extract_zip
+from keras_lrm.data.files.fingerprints import file_size
+from keras_lrm.data.files.fingerprints import fingerprint
 
 WIKITEXT103_URL = ("https://s3.amazonaws.com/research.metamind.io/wikitext/"
                    "wikitext-103-v1.zip")

@@ -20,15 +20,15 @@ import os
 
 import tensorflow as tf
 
-from keras_lrm.data.files import TEMP_NAME
-from keras_lrm.data.files import atomic_write
-from keras_lrm.data.manifest import MANIFEST_FILE
-from keras_lrm.data.manifest_checks import REQUIRED_KEYS
-from keras_lrm.data.manifest_checks import SHARD_PATTERN
-from keras_lrm.data.splits import SPLITS
-from keras_lrm.data.tokenizer_base import CONFIG_FILE
-from keras_lrm.data.tokenizer_sentencepiece import MODEL_FILE
-from keras_lrm.data.tokenizer_words import VOCAB_FILE
+from keras_lrm.data.corpora.splits import SPLITS
+from keras_lrm.data.files.temporaries import TEMP_NAME
+from keras_lrm.data.files.temporaries import atomic_write
+from keras_lrm.data.shards.manifest import MANIFEST_FILE
+from keras_lrm.data.shards.manifest_checks import REQUIRED_KEYS
+from keras_lrm.data.shards.manifest_checks import SHARD_PATTERN
+from keras_lrm.data.tokenizers.sentencepiece_tokenizer import MODEL_FILE
+from keras_lrm.data.tokenizers.tokenizer import CONFIG_FILE
+from keras_lrm.data.tokenizers.word_tokenizer import VOCAB_FILE
 
 MARKER_FILE = ".keras_lrm_data"
 # The files of a preparation besides its shards (the shard writers'

@@ -9,10 +9,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_lrm.data.files import file_size
-from keras_lrm.data.files import sha256_file
-from keras_lrm.data.files import temp_path
-from keras_lrm.data.manifest_checks import shard_name
+from keras_lrm.data.files.fingerprints import file_size
+from keras_lrm.data.files.fingerprints import sha256_file
+from keras_lrm.data.files.temporaries import temp_path
+from keras_lrm.data.shards.manifest_checks import shard_name
 
 # Little-endian numpy types of the manifest dtypes.
 NUMPY_TYPES = {"uint8": "<u1", "uint16": "<u2", "int32": "<i4"}

@@ -1,29 +1,11 @@
-"""Corpora: raw text with fixed train/valid/test splits, and a registry.
+"""The corpora by name: `CORPORA` and `get_corpus`."""
 
-A corpus is any object with:
-
-- `name`: a short string, the folder name of its preparations;
-- optionally `folder_name`: the folder name instead of `name` when the
-  corpus reads a user's paths (it should then depend on them, so two
-  sources never share a folder: see `folders.py`);
-- `get_config()`: a JSON-able dict, including `name`;
-- `sources()`: a list of `{"name", "size", "sha256"}` dicts fingerprinting
-  the raw inputs (TFDS corpora give the dataset version and split sizes);
-- `texts(split)`: an iterator over the documents of `split` (`"train"`,
-  `"valid"` or `"test"`) as `bytes`, always in the same order.
-
-The token stream of a split is the concatenation of the tokenized
-documents, so a corpus may cut a long text into blocks of whole lines.
-"""
-
-from keras_lrm.data.corpora_enwik8 import Enwik8Corpus
-from keras_lrm.data.corpora_enwik8 import enwik8_bounds
-from keras_lrm.data.corpora_stdlib import StdlibCorpus
-from keras_lrm.data.corpora_text import TextFilesCorpus
-from keras_lrm.data.corpora_tfds import TFDSCorpus
-from keras_lrm.data.corpora_wikitext import WikiText103Corpus
+from keras_lrm.data.corpora.enwik8 import Enwik8Corpus
+from keras_lrm.data.corpora.stdlib import StdlibCorpus
+from keras_lrm.data.corpora.text_files import TextFilesCorpus
+from keras_lrm.data.corpora.tfds import TFDSCorpus
+from keras_lrm.data.corpora.wikitext import WikiText103Corpus
 from keras_lrm.data.options import make_with_options
-from keras_lrm.data.splits import SPLITS
 
 CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
            "text")
@@ -76,15 +58,3 @@ def get_corpus(name, path=None, **kwargs):
         return make_with_options(WikiText103Corpus, kwargs, directory=path)
     return make_with_options(TextFilesCorpus, kwargs, pattern=path)
 
-
-__all__ = [
-    "CORPORA",
-    "SPLITS",
-    "Enwik8Corpus",
-    "StdlibCorpus",
-    "TFDSCorpus",
-    "TextFilesCorpus",
-    "WikiText103Corpus",
-    "enwik8_bounds",
-    "get_corpus",
-]

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_lrm.data.files import atomic_write
+from keras_lrm.data.files.temporaries import atomic_write
 
 CONFIG_FILE = "tokenizer.json"
 # Documents per tokenize call: large batches keep TensorFlow's per-call

@@ -1,11 +1,5 @@
-"""Tokenizers on tensorflow-text, and loading a saved one.
-
-Every tokenizer has `name` (`"bytes"`, `"words"`, `"sentencepiece"`),
-`vocab_size`, `tokenize(texts)` (a list or 1-D tensor of strings to an int32
-`tf.RaggedTensor`, one row per text), `detokenize(ids)`, `get_config()` and
-`save(directory)`, which writes `tokenizer.json` (and `vocab.txt` or the
-SentencePiece model) atomically. `load_tokenizer(directory)` reads it back.
-"""
+"""The tokenizers by name: `TOKENIZERS`, `get_tokenizer`, and
+`load_tokenizer` for a saved one."""
 
 import json
 import os
@@ -14,11 +8,12 @@ import tensorflow as tf
 
 from keras_lrm.data.options import check_options
 from keras_lrm.data.options import make_with_options
-from keras_lrm.data.tokenizer_base import CONFIG_FILE
-from keras_lrm.data.tokenizer_base import Tokenizer
-from keras_lrm.data.tokenizer_bytes import ByteTokenizer
-from keras_lrm.data.tokenizer_sentencepiece import SentencePieceTokenizer
-from keras_lrm.data.tokenizer_words import WordTokenizer
+from keras_lrm.data.tokenizers.byte_tokenizer import ByteTokenizer
+from keras_lrm.data.tokenizers.sentencepiece_tokenizer import (
+    SentencePieceTokenizer,
+)
+from keras_lrm.data.tokenizers.tokenizer import CONFIG_FILE
+from keras_lrm.data.tokenizers.word_tokenizer import WordTokenizer
 
 TOKENIZERS = ("bytes", "words", "sentencepiece")
 
@@ -106,13 +101,3 @@ def load_tokenizer(directory):
         )
     return tokenizer
 
-
-__all__ = [
-    "TOKENIZERS",
-    "ByteTokenizer",
-    "SentencePieceTokenizer",
-    "Tokenizer",
-    "WordTokenizer",
-    "get_tokenizer",
-    "load_tokenizer",
-]

@@ -8,9 +8,9 @@ import zipfile
 
 import tensorflow as tf
 
-from keras_lrm.data.files import remove_quietly
-from keras_lrm.data.files import remove_temp_files
-from keras_lrm.data.files import temp_path
+from keras_lrm.data.files.temporaries import remove_quietly
+from keras_lrm.data.files.temporaries import remove_temp_files
+from keras_lrm.data.files.temporaries import temp_path
 
 TIMEOUT_SECONDS = 20
 COPY_BLOCK = 1 << 22

@@ -8,12 +8,12 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.data.tokenizer_base import Tokenizer
-from keras_lrm.data.tokenizer_base import as_ids
-from keras_lrm.data.tokenizer_base import as_texts
-from keras_lrm.data.tokenizer_base import check_id_range
-from keras_lrm.data.tokenizer_base import document_batches
-from keras_lrm.data.tokenizer_base import finish_detokenize
+from keras_lrm.data.tokenizers.tokenizer import Tokenizer
+from keras_lrm.data.tokenizers.tokenizer import as_ids
+from keras_lrm.data.tokenizers.tokenizer import as_texts
+from keras_lrm.data.tokenizers.tokenizer import check_id_range
+from keras_lrm.data.tokenizers.tokenizer import document_batches
+from keras_lrm.data.tokenizers.tokenizer import finish_detokenize
 from keras_lrm.progress import ProgressDisplay
 from keras_lrm.progress import display_mode
 
@@ -172,7 +172,7 @@ class WordTokenizer(Tokenizer):
             words = split_words(tf.constant(batch)).flat_values
             unique, _, count = tf.unique_with_counts(words)
             counts.update(dict(zip(unique.numpy().tolist(),
-                                   count.numpy().tolist())))
+                                   count.numpy().tolist(), strict=True)))
             documents += len(batch)
             if bar is not None:
                 bar.update(documents)

@@ -1,4 +1,4 @@
-"""File helpers on `tf.io.gfile`: atomic writes, hashing, block reading.
+"""Atomic writes on `tf.io.gfile`, and removing stale temporaries.
 
 Everything goes through `tf.io.gfile` so that local paths and `gs://` work
 alike. A file is never written under its final name: it is written under
@@ -26,7 +26,6 @@ import uuid
 import tensorflow as tf
 
 TEMP_MARKER = ".tmp-"
-HASH_BLOCK = 1 << 22
 # Another machine's temporaries are removed only after this long untouched.
 OTHER_MACHINE_STALE_SECONDS = 24 * 3600
 TEMP_NAME = re.compile(
@@ -148,89 +147,3 @@ def remove_temp_files(directory, final_names):
         remove_quietly(path)
         removed.append(path)
     return removed
-
-
-def location_key(location):
-    """8 hex digits of a sha256 of where a corpus reads: its absolute local
-    path, or a `scheme://` path (`gs://...`) as given.
-
-    `"books"`, `"./books"` and `"/home/me/books"` (run from `/home/me`)
-    give the same key.
-    """
-    if "://" not in location:
-        location = os.path.abspath(location)
-    return hashlib.sha256(location.encode("utf-8")).hexdigest()[:8]
-
-
-def file_size(path):
-    """Size of `path` in bytes."""
-    return tf.io.gfile.stat(path).length
-
-
-def sha256_file(path):
-    """Hex sha256 of the file at `path`, read in blocks."""
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as f:
-        while True:
-            block = f.read(HASH_BLOCK)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fingerprint(path, name=None):
-    """A `sources()` entry: `{"name", "size", "sha256"}` of one file."""
-    return {
-        "name": name or os.path.basename(path),
-        "size": file_size(path),
-        "sha256": sha256_file(path),
-    }
-
-
-def line_blocks(stream, length, block_size):
-    """Yields `length` bytes of `stream` in blocks of whole lines.
-
-    A block ends just after a newline and holds at most `block_size` bytes
-    unless one line is longer (then the block runs to that line's end). The
-    concatenation of the blocks is exactly the `length` bytes read, so a
-    tokenizer that works line by line gives the same tokens for the blocks
-    as for the whole text.
-
-    Args:
-        stream: a binary file object positioned where reading starts.
-        length: number of bytes to read.
-        block_size: target block size in bytes.
-    """
-    carry = b""
-    remaining = length
-    while remaining > 0:
-        data = stream.read(min(block_size, remaining))
-        if not data:
-            raise ValueError(
-                f"The file ended {remaining} bytes early while reading "
-                f"{length} bytes. Received: stream={stream!r}"
-            )
-        remaining -= len(data)
-        data = carry + data
-        cut = data.rfind(b"\n") + 1
-        if remaining == 0:
-            cut = len(data)
-        if cut == 0:
-            carry = data
-            continue
-        yield data[:cut]
-        carry = data[cut:]
-    if carry:
-        yield carry
-
-
-def lines(stream, length, block_size):
-    """Yields `length` bytes of `stream` line by line, newlines kept."""
-    for block in line_blocks(stream, length, block_size):
-        pieces = block.split(b"\n")
-        last = pieces.pop()
-        for piece in pieces:
-            yield piece + b"\n"
-        if last:
-            yield last

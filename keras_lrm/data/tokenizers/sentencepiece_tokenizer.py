@@ -7,11 +7,11 @@ import re
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_lrm.data.tokenizer_base import Tokenizer
-from keras_lrm.data.tokenizer_base import as_ids
-from keras_lrm.data.tokenizer_base import as_texts
-from keras_lrm.data.tokenizer_base import check_id_range
-from keras_lrm.data.tokenizer_base import finish_detokenize
+from keras_lrm.data.tokenizers.tokenizer import Tokenizer
+from keras_lrm.data.tokenizers.tokenizer import as_ids
+from keras_lrm.data.tokenizers.tokenizer import as_texts
+from keras_lrm.data.tokenizers.tokenizer import check_id_range
+from keras_lrm.data.tokenizers.tokenizer import finish_detokenize
 
 MODEL_FILE = "sentencepiece.model"
 
