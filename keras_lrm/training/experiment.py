@@ -14,14 +14,14 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_lrm.data.corpora import get_corpus
-from keras_lrm.data.files import atomic_write
-from keras_lrm.data.files import remove_temp_files
-from keras_lrm.data.manifest import naming_damaged_shards
-from keras_lrm.data.streams import StreamSource
-from keras_lrm.data.streams import distribute_streams
-from keras_lrm.data.streams import train_layout
-from keras_lrm.data.tfrecords import prepare
+from keras_lrm.data.corpora.registry import get_corpus
+from keras_lrm.data.files.temporaries import atomic_write
+from keras_lrm.data.files.temporaries import remove_temp_files
+from keras_lrm.data.shards.manifest import naming_damaged_shards
+from keras_lrm.data.shards.preparation import prepare
+from keras_lrm.data.streams.distribution import distribute_streams
+from keras_lrm.data.streams.layouts import train_layout
+from keras_lrm.data.streams.source import StreamSource
 from keras_lrm.distribute import is_chief
 from keras_lrm.distribute import resolve_strategy
 from keras_lrm.export.generation import generate_text
