@@ -1,121 +1,105 @@
-"""Streaming generation: the prompt in segments, then one token per step.
+"""Generation from a Keras model or an export: `keras_lrm.generate`.
 
-Every new token is a `time = 1` call with the memory of the calls before,
-so the cost of a token does not grow with how much has been generated:
-the memory is a fixed-size state, as in an RNN. The state is the key/value
-cache (`call_with_cache`), so a step projects only its own token, not every
-memory row again.
+A Keras `MemoryTransformerLM` generates with `model.generate`: the prompt
+in segments into its key/value cache, then one compiled while loop that
+samples on device (keras_lrm.models.generation_loop). An export generates
+with its `generate` signature, the same loop inside the SavedModel; only
+exports written before that signature existed are stepped here one token
+per call (`step_cached`, or `step` for the oldest), still sampling with
+the same maths. A seed gives the same tokens on all three.
 """
 
 import math
 import numbers
 import os
-import weakref
+import random
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lrm import samplers
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import is_int
 from keras_lrm.export.loading import load_model
 from keras_lrm.export.saved_model import read_metadata
-
-# Compiled runners of Keras models, kept while the model lives: a second
-# `generate` call on the same model does not trace and compile again.
-_KERAS_RUNNERS = weakref.WeakKeyDictionary()
+from keras_lrm.models.memory_transformer_lm import MemoryTransformerLM
+from keras_lrm.samplers import functions
 
 
-class _KerasRunner:
-    """Steps a `MemoryTransformerLM` on its cache (XLA, per input shape).
-
-    Kept in `_KERAS_RUNNERS` while the model lives, so it holds the model
-    weakly (a strong reference would keep the model alive for ever). With
-    other `memory_lengths` it owns a copy of the model with those lengths.
-    """
-
-    def __init__(self, model, memory_lengths=None):
-        self.source = weakref.ref(model)
-        self._copy = None
-        if memory_lengths is not None:
-            self._copy = model.with_memory_lengths(memory_lengths)
-        self.vocab_size = model.vocab_size
-        self.segment_length = model.segment_length
-
-        def step(token_ids, cache):
-            return self.model.call_with_cache(token_ids, cache)
-
-        self._step = tf.function(step, jit_compile=True,
-                                 reduce_retracing=False)
-
-    @property
-    def model(self):
-        return self.source() if self._copy is None else self._copy
-
-    def refresh(self):
-        """Gives the copy the weights the model has now, not when the copy
-        was made."""
-        if self._copy is not None:
-            self._copy.set_weights(self.source().get_weights())
-        return self
-
-    def initial_memory(self, batch_size):
-        return self.model.initial_cache(batch_size)
-
-    def step(self, token_ids, memory):
-        logits, memory = self._step(tf.constant(token_ids, tf.int32), memory)
-        return logits[:, -1].numpy(), memory
+def _is_export(model):
+    """A SavedModel loaded with `tf.saved_model.load` that has the
+    signatures of `export_saved_model`."""
+    signatures = getattr(model, "signatures", None)
+    return not isinstance(model, keras.Model) and \
+        signatures is not None and "step" in signatures
 
 
-class _SavedModelRunner:
-    """Steps an exported model through its signatures (TensorFlow only).
-
-    On its key/value cache (`step_cached`) where the export has one, else
-    (exports written before the cache existed) on its memory state.
-    """
-
-    def __init__(self, loaded):
-        if "step" not in getattr(loaded, "signatures", {}):
-            raise ValueError(
-                "`model` must be a MemoryTransformerLM, a SavedModel from "
-                "keras_lrm.export.export_saved_model, or its path. Received: "
-                f"{type(loaded).__name__} without a 'step' signature"
-            )
-        self.metadata = read_metadata(loaded)
-        self.vocab_size = self.metadata["vocab_size"]
-        self.segment_length = self.metadata["segment_length"]
-        cached = "step_cached" in loaded.signatures
-        self._step = loaded.signatures["step_cached" if cached else "step"]
-        self._initial = loaded.signatures[
-            "initial_cache" if cached else "initial_memory"]
-
-    def initial_memory(self, batch_size):
-        return self._initial(batch_size=tf.constant(batch_size, tf.int32))
-
-    def step(self, token_ids, memory):
-        outputs = self._step(token_ids=tf.constant(token_ids, tf.int32),
-                             **memory)
-        logits = outputs.pop("logits")
-        return logits[:, -1].numpy(), outputs
+def _sampler(temperature, top_k, top_p):
+    """The sampler object of the `generate` settings."""
+    if temperature == 0:
+        return samplers.GreedySampler()
+    if top_p is not None:
+        return samplers.TopPSampler(top_p, k=top_k, temperature=temperature)
+    if top_k:
+        return samplers.TopKSampler(top_k, temperature=temperature)
+    return samplers.RandomSampler(temperature=temperature)
 
 
-def _runner(model, memory_lengths):
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
-    if hasattr(model, "call_with_memory"):
-        # A Placement's repr holds its policy and lengths.
-        key = None if memory_lengths is None else repr(memory_lengths)
-        runners = _KERAS_RUNNERS.setdefault(model, {})
-        if key not in runners:
-            runners[key] = _KerasRunner(model, memory_lengths)
-        return runners[key].refresh()
-    if memory_lengths is not None:
+def _settings(sampler):
+    """`(temperature, top_k, top_p)` of a sampler object, as an export's
+    `generate` signature takes them."""
+    if isinstance(sampler, samplers.GreedySampler):
+        return 0.0, 0, 1.0
+    kind = type(sampler)
+    if kind not in (samplers.RandomSampler, samplers.TopKSampler,
+                    samplers.TopPSampler):
         raise ValueError(
-            "`memory_lengths` applies to Keras models; an export has the "
-            "lengths it was exported with (export with memory_lengths=...). "
-            f"Received: memory_lengths={memory_lengths!r}"
-        )
-    return _SavedModelRunner(model)
+            "`sampler` for an export must be one of keras_lrm's greedy, "
+            "random, top-k or top-p samplers (an export takes their "
+            f"settings, not code). Received: sampler={sampler!r}")
+    return (sampler.temperature, getattr(sampler, "k", None) or 0,
+            getattr(sampler, "p", 1.0))
+
+
+def _export_generate(loaded, ids, max_new_tokens, settings, seed,
+                     segment_length):
+    """New tokens `(batch, max_new_tokens)` from an export."""
+    metadata = read_metadata(loaded)
+    temperature, top_k, top_p = settings
+    segment = segment_length or metadata["segment_length"]
+    if "generate" in loaded.signatures and \
+            segment == metadata["segment_length"]:
+        outputs = loaded.signatures["generate"](
+            token_ids=tf.constant(ids), max_new_tokens=tf.constant(
+                max_new_tokens, tf.int32),
+            temperature=tf.constant(temperature, tf.float32),
+            top_k=tf.constant(top_k, tf.int32),
+            top_p=tf.constant(top_p, tf.float32),
+            seed=tf.constant(seed, tf.int32))
+        return outputs["new_token_ids"].numpy()
+    # An export from before the `generate` signature (or another prompt
+    # segment): one signature call per token, the tokens never leaving
+    # the device until the end.
+    cached = "step_cached" in loaded.signatures
+    step = loaded.signatures["step_cached" if cached else "step"]
+    state = loaded.signatures["initial_cache" if cached else
+                              "initial_memory"](
+        batch_size=tf.constant(ids.shape[0], tf.int32))
+    for start in range(0, ids.shape[1], segment):
+        state = step(token_ids=tf.constant(ids[:, start:start + segment]),
+                     **state)
+        logits = state.pop("logits")[:, -1]
+    tokens = []
+    for index in range(max_new_tokens):
+        token = functions.sample(logits, seed, index, temperature,
+                                 top_k or 0, top_p)
+        tokens.append(token)
+        if index + 1 < max_new_tokens:
+            state = step(token_ids=token[:, None], **state)
+            logits = state.pop("logits")[:, -1]
+    return tf.stack(tokens, axis=1).numpy()
 
 
 def _prompt_ids(prompt, vocab_size):
@@ -172,8 +156,9 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _check_sampling(temperature, top_k, seed):
-    """The checked `(temperature, top_k, seed)`; `top_k` 0 becomes None."""
+def _check_sampling(temperature, top_k, seed, top_p=None):
+    """The checked `(temperature, top_k, seed, top_p)`; `top_k` 0 becomes
+    None."""
     if not (isinstance(temperature, numbers.Real)
             and not isinstance(temperature, bool)
             and math.isfinite(temperature) and temperature >= 0):
@@ -188,31 +173,27 @@ def _check_sampling(temperature, top_k, seed):
         top_k = int(top_k) or None
     if seed is not None:
         seed = check_non_negative("seed", seed)
-    return float(temperature), top_k, seed
-
-
-def sample_next(logits, temperature, top_k, rng):
-    """One token per row from `logits` `[batch, vocab]` (host side)."""
-    if temperature == 0:
-        return logits.argmax(axis=-1).astype(np.int32)
-    scaled = logits.astype(np.float64) / temperature
-    if top_k and top_k < scaled.shape[-1]:
-        cutoff = np.sort(scaled, axis=-1)[:, -top_k][:, None]
-        scaled = np.where(scaled < cutoff, -np.inf, scaled)
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    probs = np.exp(scaled)
-    probs /= probs.sum(axis=-1, keepdims=True)
-    return np.array([rng.choice(len(row), p=row) for row in probs],
-                    dtype=np.int32)
+    if top_p is not None:
+        if not (isinstance(top_p, numbers.Real)
+                and not isinstance(top_p, bool)
+                and math.isfinite(top_p) and 0 < top_p <= 1):
+            raise ValueError(
+                "`top_p` must be a number in (0, 1], or None (every "
+                f"token). Received: top_p={top_p!r}")
+        top_p = float(top_p)
+    return float(temperature), top_k, seed, top_p
 
 
 def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
-             seed=None, memory_lengths=None, segment_length=None):
+             seed=None, memory_lengths=None, segment_length=None,
+             top_p=None, sampler=None):
     """Continues `prompt` with memory carried from step to step.
 
     The prompt is read in segments of `segment_length` tokens (default: the
-    model's training segment), then each new token is sampled from the last
-    logits and fed back as one `time = 1` step.
+    model's training segment), then each new token is sampled on device
+    from the last logits and fed back as one `time = 1` step, all in one
+    compiled loop (`MemoryTransformerLM.generate`, or an export's
+    `generate` signature).
 
     Args:
         model: a `MemoryTransformerLM`, a SavedModel loaded with
@@ -226,9 +207,17 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
             0 (as in `recipes/generate.py --top_k 0`) samples from every
             token, as does a `top_k` of at least the vocabulary size.
         seed: seed of the sampler, an integer >= 0 or None (a fresh one
-            each call); a fixed seed gives the same output.
-        memory_lengths: (Keras models) generate with other memory lengths.
+            each call); a fixed seed gives the same output, from a Keras
+            model and from its export alike.
+        memory_lengths: (Keras models) generate with other memory lengths
+            (a copy of the model, compiled again each call: for many calls
+            make it once with `model.with_memory_lengths`).
         segment_length: prompt tokens per call (an integer >= 1).
+        top_p: sample from the nucleus of probability `top_p` in (0, 1]
+            only (after `top_k`); None keeps every token.
+        sampler: a `keras_lrm.samplers` sampler or its name, instead of
+            `temperature`, `top_k` and `top_p` (an export takes the
+            greedy, random, top-k and top-p samplers).
 
     Raises:
         ValueError: an argument out of range, naming it; a `model` path
@@ -244,23 +233,50 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
     >>> generate(model, "def main(", max_new_tokens=64, top_k=40, seed=0)
     """
     max_new_tokens = check_positive("max_new_tokens", max_new_tokens)
-    temperature, top_k, seed = _check_sampling(temperature, top_k, seed)
+    temperature, top_k, seed, top_p = _check_sampling(temperature, top_k,
+                                                      seed, top_p)
+    if sampler is not None:
+        if (temperature, top_k, top_p) != (1.0, None, None):
+            raise ValueError(
+                "`sampler` replaces `temperature`, `top_k` and `top_p`: "
+                "pass one or the others. Received: sampler="
+                f"{sampler!r}, temperature={temperature}, top_k={top_k}, "
+                f"top_p={top_p}")
+        sampler = samplers.get(sampler)
+    else:
+        sampler = _sampler(temperature, top_k, top_p)
     if segment_length is not None:
         check_positive("segment_length", segment_length)
-    runner = _runner(model, memory_lengths)
-    ids, as_text = _prompt_ids(prompt, runner.vocab_size)
-    segment = segment_length or runner.segment_length
-    memory = runner.initial_memory(ids.shape[0])
-    for start in range(0, ids.shape[1], segment):
-        logits, memory = runner.step(ids[:, start:start + segment], memory)
-    rng = np.random.default_rng(seed)
-    generated = []
-    for index in range(max_new_tokens):
-        token = sample_next(logits, temperature, top_k, rng)
-        generated.append(token)
-        if index + 1 < max_new_tokens:
-            logits, memory = runner.step(token[:, None], memory)
-    tokens = np.stack(generated, axis=1)
+    if seed is None:
+        seed = sampler.seed if sampler.seed is not None \
+            else random.getrandbits(31)
+    seed %= 2 ** 31
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    if isinstance(model, MemoryTransformerLM):
+        if memory_lengths is not None:
+            model = model.with_memory_lengths(memory_lengths)
+        ids, as_text = _prompt_ids(prompt, model.vocab_size)
+        tokens = np.asarray(model.generate(
+            ids, max_new_tokens, sampler=sampler, seed=seed,
+            segment_length=segment_length))
+    elif _is_export(model):
+        if memory_lengths is not None:
+            raise ValueError(
+                "`memory_lengths` applies to Keras models; an export has "
+                "the lengths it was exported with (export with "
+                "memory_lengths=...). Received: "
+                f"memory_lengths={memory_lengths!r}")
+        ids, as_text = _prompt_ids(prompt,
+                                   read_metadata(model)["vocab_size"])
+        tokens = _export_generate(model, ids, max_new_tokens,
+                                  _settings(sampler), seed, segment_length)
+    else:
+        raise ValueError(
+            "`model` must be a MemoryTransformerLM, a SavedModel from "
+            "keras_lrm.export.export_saved_model, or its path. Received: "
+            f"{type(model).__name__} without a 'step' signature")
+    tokens = tokens.astype(np.int32)
     if not as_text:
         return tokens
     texts = [bytes(row.astype(np.uint8)).decode("utf-8", errors="replace")
