@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lrm import Placement
+from keras_lrm import samplers
 from keras_lrm.export import export_saved_model
 from keras_lrm.export.generation import generate
 from keras_lrm.export.generation import generate_text
@@ -74,6 +75,15 @@ class Context:
         arguments.update(kwargs)
         return generate(self.model, prompt, **arguments)
 
+    def generate_signature(self, **changes):
+        inputs = dict(token_ids=self.ids, max_new_tokens=2,
+                      temperature=1.0, top_k=0, top_p=1.0, seed=0)
+        inputs.update(changes)
+        dtypes = dict(temperature=tf.float32, top_p=tf.float32)
+        return self.signatures["generate"](**{
+            name: tf.constant(value, dtypes.get(name, tf.int32))
+            for name, value in inputs.items()})
+
     def recipe(self, *flags):
         recipe = load_recipe("generate")
         flags = list(flags)
@@ -82,6 +92,10 @@ class Context:
             if flag not in flags:
                 flags += [flag, value]
         return recipe.main(flags)
+
+
+class MySampler(samplers.Sampler):
+    """A sampler with code of its own, which an export cannot run."""
 
 
 def a_file(ctx):
@@ -334,6 +348,69 @@ ROWS = [
     ("generate", "`model` a truncated .keras file",
      lambda c: generate(c.truncated, "ab", 2),
      ValueError, "truncated.keras"),
+    ("generate", "`top_p=0`",
+     lambda c: c.generate(top_p=0),
+     ValueError, "`top_p`"),
+    ("generate", "`top_p=1.5`",
+     lambda c: c.generate(top_p=1.5),
+     ValueError, "`top_p`"),
+    ("generate", "`sampler` and `temperature`",
+     lambda c: c.generate(sampler="greedy", temperature=0.5),
+     ValueError, "`sampler`"),
+    ("generate", "`sampler='beam'`",
+     lambda c: c.generate(sampler="beam"),
+     ValueError, "`sampler`"),
+    ("generate", "a custom sampler with an export",
+     lambda c: generate(c.loaded, "ab", 2, sampler=MySampler()),
+     ValueError, "`sampler`"),
+    ("MemoryTransformerLM.generate", "`max_new_tokens=0`",
+     lambda c: c.model.generate([[1, 2]], 0),
+     ValueError, "`max_new_tokens`"),
+    ("MemoryTransformerLM.generate", "`sampler='beam'`",
+     lambda c: c.model.generate([[1, 2]], 2, sampler="beam"),
+     ValueError, "`sampler`"),
+    ("MemoryTransformerLM.generate", "`inputs` a dict without token_ids",
+     lambda c: c.model.generate({"ids": [[1, 2]]}, 2),
+     ValueError, "`inputs`"),
+    ("MemoryTransformerLM.generate", "`inputs` with T=0",
+     lambda c: c.model.generate(np.zeros((1, 0), "int32"), 2),
+     ValueError, "`inputs`"),
+    ("MemoryTransformerLM.generate", "`seed=2**31`",
+     lambda c: c.model.generate([[1, 2]], 2, seed=2 ** 31),
+     ValueError, "`seed`"),
+    ("TopKSampler", "`k=0`",
+     lambda c: samplers.TopKSampler(k=0),
+     ValueError, "`k`"),
+    ("TopPSampler", "`p=0`",
+     lambda c: samplers.TopPSampler(p=0),
+     ValueError, "`p`"),
+    ("TopPSampler", "`p=1.5`",
+     lambda c: samplers.TopPSampler(p=1.5),
+     ValueError, "`p`"),
+    ("RandomSampler", "`temperature=0`",
+     lambda c: samplers.RandomSampler(temperature=0),
+     ValueError, "`temperature`"),
+    ("RandomSampler", "`seed=-1`",
+     lambda c: samplers.RandomSampler(seed=-1),
+     ValueError, "`seed`"),
+    ("samplers.get", "an unknown name",
+     lambda c: samplers.get("beam"),
+     ValueError, "`sampler`"),
+    ("`generate` signature", "`max_new_tokens=0`",
+     lambda c: c.generate_signature(max_new_tokens=0),
+     IAE, "`max_new_tokens` must be >= 1"),
+    ("`generate` signature", "`top_p=0`",
+     lambda c: c.generate_signature(top_p=0.0),
+     IAE, "`top_p` must lie in (0, 1]"),
+    ("`generate` signature", "`top_k=-1`",
+     lambda c: c.generate_signature(top_k=-1),
+     IAE, "`top_k` must be >= 0"),
+    ("`generate` signature", "`temperature=-1`",
+     lambda c: c.generate_signature(temperature=-1.0),
+     IAE, "`temperature` must be >= 0"),
+    ("`generate` signature", "`token_ids` >= vocab_size",
+     lambda c: c.generate_signature(token_ids=tf.constant([[1, 300]])),
+     IAE, "`token_ids` must be < vocab_size=256"),
     ("generate_text", "`tokenizer` not a tokenizer",
      lambda c: generate_text(c.model, "ab", 2, tokenizer="bytes"),
      ValueError, "`tokenizer`"),
