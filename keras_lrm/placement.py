@@ -6,12 +6,24 @@ Transformer-XL and a short-range memory (SRM) in the rest, and show that
 it turns a number of layers into a per-layer list of memory lengths.
 """
 
+import warnings
+
 import keras
 
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import is_int
 
 POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
+# Policies that fix the number of long memories themselves.
+COUNTLESS_POLICIES = ("all", "none")
+
+
+def takes_count(policy):
+    """Whether `policy` needs `num_long` (every named policy but "all" and
+    "none", which fix it themselves; a list of indices is its own count).
+    The one statement of that rule: configurations, flags and searches
+    ask here."""
+    return isinstance(policy, str) and policy not in COUNTLESS_POLICIES
 
 
 @keras.saving.register_keras_serializable(package="keras_lrm")
@@ -65,8 +77,7 @@ class Placement:
                     f"`policy` must be one of {POLICIES} or a list of layer "
                     f"indices. Received: policy={policy!r}"
                 )
-            needs_count = policy not in ("all", "none")
-            if needs_count and num_long is None:
+            if takes_count(policy) and num_long is None:
                 raise ValueError(
                     f"`num_long` is required for policy={policy!r}. "
                     "Received: num_long=None"
@@ -191,3 +202,68 @@ class Placement:
             f"long_length={self.long_length}, "
             f"short_length={self.short_length})"
         )
+
+
+def resolve_lengths(placement, memory_lengths, num_layers):
+    """`(placement, lengths)` from a layer's two ways to set its memory.
+
+    Args:
+        placement: a `Placement`, or `None`. A list of lengths here is
+            deprecated (it is `memory_lengths`) and still accepted with a
+            `DeprecationWarning`.
+        memory_lengths: a list of per-layer lengths, or `None`.
+        num_layers: the number of layers.
+
+    Returns:
+        The `Placement` (or `None`) and the per-layer lengths as ints.
+    """
+    if isinstance(placement, (list, tuple)):
+        warnings.warn(
+            "A list of memory lengths as `placement` is deprecated: pass "
+            "it as `memory_lengths=` (`placement=` takes a "
+            "keras_lrm.Placement).", DeprecationWarning, stacklevel=3)
+        if memory_lengths is not None:
+            raise ValueError(
+                "Give `placement` or `memory_lengths`, not both. Received: "
+                f"placement={placement!r}, memory_lengths="
+                f"{memory_lengths!r}"
+            )
+        placement, memory_lengths = None, placement
+    if (placement is None) == (memory_lengths is None):
+        raise ValueError(
+            "Exactly one of `placement` (a keras_lrm.Placement) and "
+            "`memory_lengths` (a list of per-layer lengths) is required. "
+            f"Received: placement={placement!r}, "
+            f"memory_lengths={memory_lengths!r}"
+        )
+    if placement is not None:
+        if not isinstance(placement, Placement):
+            raise ValueError(
+                "`placement` must be a keras_lrm.Placement (per-layer "
+                "lengths go to `memory_lengths`). Received: "
+                f"placement={placement!r}"
+            )
+        return placement, placement.memory_lengths(num_layers)
+    if not isinstance(memory_lengths, (list, tuple)) or \
+            len(memory_lengths) != num_layers:
+        raise ValueError(
+            "`memory_lengths` must be a list with one length per layer "
+            f"({num_layers}). Received: memory_lengths={memory_lengths!r}"
+        )
+    return None, [check_non_negative("memory_lengths", length)
+                  for length in memory_lengths]
+
+
+def placement_from_config(config):
+    """A layer config with its placement deserialized. Configs written
+    before `memory_lengths` existed kept lengths as a list in
+    `placement`: read as `memory_lengths`, without a warning."""
+    config = dict(config)
+    placement = config.get("placement")
+    if isinstance(placement, dict):
+        config["placement"] = keras.saving.deserialize_keras_object(
+            placement)
+    elif isinstance(placement, (list, tuple)):
+        config["placement"] = None
+        config["memory_lengths"] = list(placement)
+    return config

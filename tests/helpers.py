@@ -18,8 +18,11 @@ def randomize(model, scale=0.15, seed=0):
 def small_lm(placement=None, num_layers=3, segment_length=4, **kwargs):
     """A tiny randomized LM (vocabulary 40, width 16, 2 heads)."""
     config = dict(vocab_size=40, num_layers=num_layers, d_model=16,
-                  num_heads=2, d_ff=32, segment_length=segment_length,
-                  placement=placement or Placement("all", None, 12, 12))
+                  num_heads=2, d_ff=32, segment_length=segment_length)
+    if isinstance(placement, (list, tuple)):
+        config["memory_lengths"] = list(placement)
+    else:
+        config["placement"] = placement or Placement("all", None, 12, 12)
     config.update(kwargs)
     return randomize(MemoryTransformerLM(**config))
 

@@ -12,7 +12,7 @@ import keras_lrm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = dict(vocab_size=40, num_layers=3, d_model=16, num_heads=2, d_ff=24,
-              segment_length=5, placement=[10, 5, 10], dropout=0.0)
+              segment_length=5, memory_lengths=[10, 5, 10], dropout=0.0)
 
 
 def test_jax_backend_gives_the_tensorflow_logits_and_memory(tmp_path):

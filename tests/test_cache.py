@@ -99,12 +99,7 @@ def test_cache_holds_the_projected_memory():
 class DecayedAttention(MemoryAttention):
     """Scores minus a per-head distance penalty (a locality variant)."""
 
-    def attention_scores(self, query, keys, position, mask):
-        scores = super().attention_scores(query, keys, position, mask)
-        count = ops.shape(keys)[2]  # (heads, batch, K, key_dim)
-        rows = ops.shape(query)[1]
-        distance = ops.arange(rows)[:, None] + (count - rows) - \
-            ops.arange(count)[None, :]
+    def adjust_scores(self, scores, distance):
         slope = ops.arange(1, self.num_heads + 1, dtype="float32") * 0.3
         return scores - slope[:, None, None, None] * ops.cast(
             ops.abs(distance), "float32")

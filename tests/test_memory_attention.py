@@ -183,10 +183,10 @@ def test_flash_attention_true_where_it_cannot_run_names_the_argument():
 
 
 class _Projected(MemoryAttention):
-    """Overrides the score seam, so the memory is always projected."""
+    """Always projects the memory rows (never through the queries)."""
 
-    def attention_scores(self, query, keys, position, mask):
-        return super().attention_scores(query, keys, position, mask)
+    def reads_memory_through_queries(self, num_queries):
+        return False
 
 
 @pytest.mark.parametrize("use_bias", [False, True])

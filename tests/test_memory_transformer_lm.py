@@ -104,7 +104,8 @@ def test_memory_that_does_not_fit_names_the_entry():
     (dict(d_model=18, num_heads=4), "d_model"),
     (dict(vocab_size=0), "vocab_size"),
     (dict(dropout=1.0), "dropout"),
-    (dict(placement=[4, 4]), "placement"),
+    (dict(memory_lengths=[4, 4]), "memory_lengths"),
+    (dict(placement="last"), "placement"),
     (dict(placement=Placement("last", 5, 8, 4)), "num_long"),
     (dict(layer_norm_epsilon=-1.0), "layer_norm_epsilon"),
     (dict(layer_norm_epsilon=0), "layer_norm_epsilon"),
@@ -185,7 +186,7 @@ def test_symbolic_calls_check_state_and_give_its_dtypes():
     """`keras.Input`s get the checks and the dtypes of a real call:
     `filled` int32, logits float32 under a mixed policy."""
     stack = MemoryStack(2, num_heads=2, intermediate_dim=8,
-                        placement=[4, 8])
+                        memory_lengths=[4, 8])
     x = keras.Input((None, 16))
     state = {"memory_0": keras.Input((4, 16)),
              "memory_1": keras.Input((8, 16)),
@@ -211,7 +212,7 @@ def test_symbolic_calls_check_state_and_give_its_dtypes():
 
 def test_stack_alone_with_explicit_lengths():
     stack = MemoryStack(3, num_heads=2, intermediate_dim=8,
-                        placement=[0, 5, 2])
+                        memory_lengths=[0, 5, 2])
     x = keras.random.normal((2, 4, 8))
     y, memory = stack(x, stack.initial_memory(2, dim=8))
     assert y.shape == (2, 4, 8)

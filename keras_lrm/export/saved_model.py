@@ -14,14 +14,21 @@ from keras_lrm.export import folder_swap
 from keras_lrm.export.folder_swap import EXPORT_FORMAT
 from keras_lrm.export.folder_swap import METADATA_FILE
 from keras_lrm.export.generate_signature import GenerateFunction
-from keras_lrm.layers.memory_stack import FILLED
-from keras_lrm.layers.memory_stack import cache_names
-from keras_lrm.layers.memory_stack import memory_name
 from keras_lrm.placement import Placement
+from keras_lrm.state_spec import CACHE
+from keras_lrm.state_spec import MEMORY
 from keras_lrm.version import __version__
 
 SIGNATURES = ("serving_default", "step", "initial_memory", "step_cached",
               "initial_cache", "generate")
+
+
+def tensor_specs(spec):
+    """`{name: tf.TensorSpec}` of a `StateSpec`, with an unknown batch."""
+    return {entry.name: tf.TensorSpec([None, *entry.shape],
+                                      tf.as_dtype(entry.dtype),
+                                      name=entry.name)
+            for entry in spec}
 
 
 class MemoryModule(tf.Module):
@@ -38,23 +45,9 @@ class MemoryModule(tf.Module):
         self._call_with_cache = model.call_with_cache
         self.vocab_size = model.vocab_size
         self.memory_dtype = tf.as_dtype(model.compute_dtype)
-        self.memory_specs = {
-            memory_name(index): tf.TensorSpec(
-                [None, length, model.d_model], self.memory_dtype,
-                name=memory_name(index))
-            for index, length in enumerate(model.memory_lengths)
-        }
-        self.memory_specs[FILLED] = tf.TensorSpec([None], tf.int32,
-                                                  name=FILLED)
-        self.cache_specs = {}
-        for index, block in enumerate(model.stack.blocks):
-            attention = block.attention
-            shape = [None, attention.num_heads, attention.memory_length,
-                     attention.key_dim]
-            for name in cache_names(index):
-                self.cache_specs[name] = tf.TensorSpec(
-                    shape, self.memory_dtype, name=name)
-        self.cache_specs[FILLED] = self.memory_specs[FILLED]
+        # Both forms of the state, as the model's spec lays them out.
+        self.memory_specs = tensor_specs(model.state_spec(MEMORY))
+        self.cache_specs = tensor_specs(model.state_spec(CACHE))
         token_spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
         batch_spec = tf.TensorSpec([], tf.int32, name="batch_size")
         self.step = tf.function(
@@ -240,10 +233,8 @@ def _metadata(model, placement, tokenizer, signatures):
         "memory_dtype": model.compute_dtype,
         "placement": placement,
         "tokenizer": tokenizer_config,
-        "state": [memory_name(i) for i in range(model.num_layers)]
-        + [FILLED],
-        "cache_state": [name for i in range(model.num_layers)
-                        for name in cache_names(i)] + [FILLED],
+        "state": list(model.state_spec(MEMORY).names),
+        "cache_state": list(model.state_spec(CACHE).names),
         "signatures": signatures,
         "model_config": model.get_config(),
     }

@@ -111,3 +111,32 @@ def check_call_shapes(layer, memory_length, dim, inputs_shape,
     if position_encoding_shape is not None:
         check_position_encoding_shape(layer, position_encoding_shape,
                                       memory_rows, dim, inputs_shape)
+
+
+def as_cache(layer, memory):
+    """`memory` as a `(keys, values)` pair when it is the cache form (a
+    tuple or list), else `None` (a tensor, or no memory)."""
+    if not isinstance(memory, (tuple, list)):
+        return None
+    if len(memory) != 2:
+        raise ValueError(
+            f"`memory` of layer '{layer}' as a key/value cache must be a "
+            f"(keys, values) pair. Received: a {type(memory).__name__} of "
+            f"{len(memory)} items"
+        )
+    return tuple(memory)
+
+
+def check_cache(layer, cache, expected, batch=None):
+    """Each of `cache`'s keys and values is `(batch,) + expected`."""
+    for name, tensor in zip(("keys", "values"), cache):
+        shape = tuple(tensor.shape)
+        if len(shape) != 4 or shape[1:] != tuple(expected) or \
+                _known_differ(shape[0], batch):
+            same_batch = "" if batch is None else \
+                f", with the batch of `inputs` ({batch})"
+            raise ValueError(
+                f"`cache` {name} of layer '{layer}' must have shape "
+                f"(batch, {', '.join(map(str, expected))}){same_batch}. "
+                f"Received: shape={shape}"
+            )

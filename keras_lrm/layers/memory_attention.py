@@ -1,15 +1,18 @@
 """Transformer-XL relative multi-head attention over memory and segment."""
 
+import warnings
+
 import keras
 from keras import ops
 
+from keras_lrm.arguments import check_batch_size
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_rate
 from keras_lrm.layers import call_checks
-from keras_lrm.layers.attention_cache import CachedCalls
 from keras_lrm.layers.attention_terms import attention_mask
 from keras_lrm.layers.attention_terms import cheaper_from_queries
+from keras_lrm.layers.attention_terms import last_rows
 from keras_lrm.layers.attention_terms import memory_scores
 from keras_lrm.layers.attention_terms import memory_values
 from keras_lrm.layers.fused_attention import fused_attention_available
@@ -24,10 +27,12 @@ _MASK_VALUE = -1e9
 # (batch, rows, heads, key_dim) <-> (heads, batch, rows, key_dim)
 _HEAD_MAJOR = (2, 0, 1, 3)
 _BATCH_MAJOR = (1, 2, 0, 3)
+# (batch, rows, heads, key_dim) <-> (batch, heads, rows, key_dim): the cache
+_CACHE_ORDER = (0, 2, 1, 3)
 
 
 @keras.saving.register_keras_serializable(package="keras_lrm")
-class MemoryAttention(CachedCalls, keras.layers.Layer):
+class MemoryAttention(keras.layers.Layer):
     """Relative multi-head attention of a segment over memory and itself.
 
     Transformer-XL attention: keys and values come from
@@ -64,22 +69,35 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
 
     Call arguments:
         inputs: `(batch, T, dim)` segment.
-        memory: `(batch, M, dim)` states before the segment, or `None` for an
-            empty memory.
+        memory: the `M` rows before the segment, in either form of the
+            state (see `keras_lrm.state_spec`): states `(batch, M, dim)`,
+            or a key/value cache `(keys, values)`, each `(batch, num_heads,
+            M, key_dim)`, the rows as this layer projects them
+            (`project_memory`, `initial_cache`). `None`: no memory.
         filled: optional int `(batch,)`, filled memory rows (see
             `attention_mask`). `None`: all rows are filled.
         position_encoding: optional `(M + T + 1, dim)` table from
             `sinusoid_table(M + T, dim)`; computed here when omitted.
         training: whether dropout is active.
+        return_cache: whether to return the next cache too (as
+            `keras.layers.MultiHeadAttention`'s `return_attention_scores`).
 
     Returns:
-        `(batch, T, dim)` attention output.
+        `(batch, T, dim)` attention output; with `return_cache=True`,
+        `(output, (keys, values))`, the cache of the last `M` rows of
+        `concat(memory, inputs)`, which is what projecting the next memory
+        would give (from a cache: without projecting it again).
 
-    For inference, `call_with_cache` takes the memory rows already
-    projected (a key/value cache) instead of `memory`. Short segments (a
-    one-token step) take the memory's part of the attention through the
-    queries instead of projecting every memory row; the layer picks the
-    cheaper way by multiply-add count, with the same result.
+    One attention, several ways to compute it: memory rows projected to
+    keys and values; for short segments (a one-token step) the memory's
+    part taken through the queries instead (picked by multiply-add count,
+    `reads_memory_through_queries`); a key/value cache read where it lies;
+    and a fused kernel (`flash_attention`). Every way forms its scores in
+    one place and calls the same two seams, `adjust_scores` and
+    `adjust_probabilities`: a variant of the attention (a locality decay,
+    a pooling of the probabilities) overrides them once and every path,
+    and an exported SavedModel, computes it. The fused kernel forms no
+    scores, so it runs only for the default seams.
 
     Example:
 
@@ -116,6 +134,14 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             raise ValueError(
                 "`flash_attention` must be None, True or False. Received: "
                 f"flash_attention={flash_attention!r}"
+            )
+        if flash_attention and not self._plain_attention():
+            raise ValueError(
+                "`flash_attention` cannot be True in a variant that "
+                f"overrides `adjust_scores` or `adjust_probabilities` "
+                f"({type(self).__name__}): the fused kernel forms no scores "
+                "to adjust. Use flash_attention=None or False. Received: "
+                "flash_attention=True"
             )
         if flash_attention and attention_dropout > 0:
             raise ValueError(
@@ -212,37 +238,76 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
             memory_rows=memory_rows)
         return filled
 
-    def attention_scores(self, query, keys, position, mask):
-        """Scaled, masked float32 scores `(heads, batch, T, K)`.
+    def adjust_scores(self, scores, distance):
+        """The score seam: a variant that changes the scores overrides it.
+
+        Every path that forms scores (memory projected, memory read
+        through the queries, a key/value cache) calls it once, between
+        scaling and masking; the fused kernel never forms scores, so it
+        runs only when this and `adjust_probabilities` are the defaults
+        (`flash_attention=True` with a variant is an error).
 
         Args:
-            query: `(batch, T, heads, key_dim)` projected queries.
-            keys: `(heads, batch, K, key_dim)` keys of memory and segment.
-            position: `(heads, batch, T, K)` position term, shifted to key
-                order, unscaled.
-            mask: bool `(batch or 1, T, K)` from `attention_mask`.
+            scores: float32 `(heads, batch, T, K)`: the scaled content plus
+                position scores, before the causal and filled mask (the
+                mask is added after, so a variant cannot unmask a key).
+            distance: int32 `(T, K)`, query `i`'s distance to key `j`,
+                `M + i - j` across the memory boundary (negative for
+                future keys, which the mask then hides).
 
-        Heads lead: the position product (shared by the batch) comes out of
-        XLA's batched dot in this order; the content product takes its
-        operands head-major, so it does too and no score-sized tensor is
-        transposed forward or backward (queries and keys are: they are
-        `key_dim / K` of its size). A seam for variants that change the
-        scores (e.g. a locality decay).
+        Returns:
+            float32 `(heads, batch, T, K)`. This class: `scores` as given.
         """
-        content = ops.einsum(
-            "nbth,nbsh->nbts",
-            ops.transpose(query + self.content_bias, _HEAD_MAJOR), keys)
-        return self._scaled_scores(content, position, mask)
+        return scores
 
-    def _scaled_scores(self, content, position, mask):
+    def adjust_probabilities(self, probs, mask):
+        """The probability seam: a variant that changes the attention
+        probabilities (e.g. pools along each row) overrides it.
+
+        Called once on every path that forms probabilities, after the
+        softmax and before the attention dropout.
+
+        Args:
+            probs: float32 `(heads, batch, T, K)`, each row summing to 1.
+            mask: bool `(batch or 1, T, K)`, the keys each query may see.
+                A variant must keep hidden keys at 0 (no future leak).
+
+        Returns:
+            float32 `(heads, batch, T, K)`. This class: `probs` as given.
+        """
+        return probs
+
+    def _is_default(self, seam):
+        """Whether the seam named `seam` is this class's (not a
+        variant's): the fused kernel and the lean softmax gradient only
+        compute the default attention."""
+        return getattr(type(self), seam) is getattr(MemoryAttention, seam)
+
+    def _scores(self, content, position, mask, memory_rows):
+        """The one place scores are made, from the content and position
+        terms of any path: scaled, float32, the score seam, then the mask.
+        """
         scores = (content + position) * (1.0 / self.key_dim ** 0.5)
         # Softmax in float32 whatever the compute dtype (mixed precision).
         scores = ops.cast(scores, "float32")
+        if not self._is_default("adjust_scores"):
+            num_queries = ops.shape(content)[2]
+            keys = ops.arange(memory_rows + num_queries, dtype="int32")
+            queries = ops.arange(num_queries, dtype="int32") + memory_rows
+            scores = self.adjust_scores(
+                scores, queries[:, None] - keys[None, :])
         # Additive, not a select: a masked entry's exponential is exactly 0,
         # so `softmax_attention` needs no mask in its gradient, and the
         # gradient of an add adds no score-sized select.
         bias = ops.where(mask, 0.0, _MASK_VALUE)
         return scores + ops.stop_gradient(bias)[None]
+
+    def _probabilities(self, scores, mask, training):
+        """The one place probabilities are made: softmax, the probability
+        seam, dropout; in the compute dtype."""
+        probs = self.adjust_probabilities(key_softmax(scores), mask)
+        return self.dropout_layer(ops.cast(probs, self.compute_dtype),
+                                  training=training)
 
     def position_scores(self, query, table, memory_rows, batch_first):
         """Position term `(q_i + v) . W_r r(d)`, shifted to key order.
@@ -296,7 +361,7 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         return relative_shift(position, memory_rows)
 
     def _use_fused(self, num_queries, memory_rows, training):
-        if not self._allow_fused:
+        if not self._allow_fused or not self._plain_attention():
             return False
         available = fused_attention_available(
             self.compute_dtype, self.key_dim, num_queries, memory_rows)
@@ -309,20 +374,19 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
                 f"length={num_queries}, memory_length={memory_rows}"
             )
         dropout_active = bool(training) and self.attention_dropout > 0
-        # A subclass that changes the scores needs them materialised.
-        return available and not dropout_active and self._plain_scores()
+        return available and not dropout_active
 
-    def _plain_scores(self):
-        """Whether `attention_scores` is this class's (not a variant's)."""
-        return type(self).attention_scores is \
-            MemoryAttention.attention_scores
+    def _plain_attention(self):
+        return self._is_default("adjust_scores") and \
+            self._is_default("adjust_probabilities")
 
     def _fused_attention(self, query, keys, values, position, mask):
         """Attention output `(batch, T, heads, key_dim)` from one fused op.
 
-        The same scores as `attention_scores`: the content product is the
-        kernel's `q . k` (queries offset by `u`), the shifted position
-        term `(batch, heads, T, K)` and the mask its additive `bias`.
+        The default scores (`_scores` with the default seams): the content
+        product is the kernel's `q . k` (queries offset by `u`), the
+        shifted position term `(batch, heads, T, K)` and the mask its
+        additive `bias`.
         """
         scale = 1.0 / self.key_dim ** 0.5
         # The bias stays in the compute dtype: -1e9 would be -inf in float16.
@@ -347,59 +411,121 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         return self.output_dense(ops.reshape(
             attended, shape + (self.num_heads * self.key_dim,)))
 
+    def project_memory(self, states):
+        """Keys and values of `states` as this layer projects them.
+
+        Args:
+            states: `(batch, rows, dim)`, e.g. a memory.
+
+        Returns:
+            `(keys, values)`, each `(batch, num_heads, rows, key_dim)`: the
+            key/value cache form of those rows (see `call`).
+        """
+        states = ops.cast(states, self.compute_dtype)
+        return tuple(ops.transpose(self._heads(dense(states)), _CACHE_ORDER)
+                     for dense in (self.key_dense, self.value_dense))
+
+    def reads_memory_through_queries(self, num_queries):
+        """Whether a call of `num_queries` rows takes the memory's part of
+        the attention through the queries rather than projecting every
+        memory row: the cheaper way by multiply-add count (a Python bool
+        for a known `T`, else a bool tensor)."""
+        if isinstance(num_queries, int):
+            return bool(cheaper_from_queries(num_queries, self.memory_length,
+                                             self.dim, self.key_dim))
+        # Float counts: the products overflow int32 on long inputs.
+        return cheaper_from_queries(ops.cast(num_queries, "float32"),
+                                    float(self.memory_length), self.dim,
+                                    self.key_dim)
+
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
-             training=None):
-        filled = self._checked_call(inputs, memory, filled,
-                                    position_encoding)
+             training=None, return_cache=False):
+        cache = call_checks.as_cache(self.name, memory)
+        filled = self._checked_call(
+            inputs, None if cache is not None else memory, filled,
+            position_encoding,
+            memory_rows=None if cache is None else self.memory_length)
+        if cache is not None:
+            call_checks.check_cache(
+                self.name, cache, (self.num_heads, self.memory_length,
+                                   self.key_dim), tuple(inputs.shape)[0])
         memory_rows = 0 if memory is None else self.memory_length
         num_queries = ops.shape(inputs)[1]
         query, keys, values, table = self._project(inputs, memory_rows,
                                                    position_encoding)
-        fused = self._use_fused(num_queries, memory_rows, training)
+        fused = cache is None and self._use_fused(num_queries, memory_rows,
+                                                  training)
         mask = attention_mask(num_queries, memory_rows, filled)
         # The fused kernel's bias is laid out (batch, heads, T, K): a
         # heads-first term transposed into it (and its gradient, fused
         # with the shift's pad) cost more on an H100 than the kernel saved.
         position = self.position_scores(query, table, memory_rows,
                                         batch_first=fused)
-        # A zero-row memory (memory_length 0) joins nothing.
-        memory = ops.cast(memory, inputs.dtype) if memory_rows else None
-        if memory is not None and self.stop_memory_gradient:
-            memory = ops.stop_gradient(memory)
+        if cache is not None:
+            cache = tuple(ops.cast(part, query.dtype) for part in cache)
+            attended = self._attend_cache(query, keys, values, cache,
+                                          position, mask, training)
+        else:
+            # A zero-row memory (memory_length 0) joins nothing.
+            memory = ops.cast(memory, inputs.dtype) if memory_rows else None
+            if memory is not None and self.stop_memory_gradient:
+                memory = ops.stop_gradient(memory)
+            attended = self._attend_memory(query, keys, values, memory,
+                                           position, mask, training, fused)
+        output = self._output(attended)
+        if not return_cache:
+            return output
+        return output, self._next_cache(inputs, memory, cache, keys, values)
+
+    def _next_cache(self, inputs, memory, cache, keys, values):
+        """The cache of the last `M` rows of `concat(memory, inputs)`."""
+        rows = self.memory_length
+        if cache is None:
+            if memory is not None:
+                inputs = ops.concatenate(
+                    [ops.cast(memory, inputs.dtype), inputs], axis=1)
+            return tuple(ops.stop_gradient(part) for part in
+                         self.project_memory(last_rows(inputs, rows)))
+        joined = (ops.concatenate([part, ops.transpose(new, _CACHE_ORDER)],
+                                  axis=2)
+                  for part, new in zip(cache, (keys, values)))
+        return tuple(ops.stop_gradient(last_rows(part, rows, axis=2))
+                     for part in joined)
+
+    def _attend_memory(self, query, keys, values, memory, position, mask,
+                       training, fused):
+        """Attention output `(batch, T, heads, key_dim)` with the memory
+        as states: fused, projected, or through the queries."""
         if fused:
             keys, values = self._join_memory(keys, values, memory, None)
-            return self._output(self._fused_attention(
-                query, keys, values, position, mask))
+            return self._fused_attention(query, keys, values, position, mask)
         # The products here take keys and values head-major, each part
         # transposed as it is joined (one pass, where joining first and
         # transposing after is two).
         keys, values = (self._layout(part, _HEAD_MAJOR)
                         for part in (keys, values))
+        memory_rows = 0 if memory is None else self.memory_length
 
         def projected():
             all_keys, all_values = self._join_memory(keys, values, memory,
                                                      _HEAD_MAJOR)
-            scores = self.attention_scores(query, all_keys, position, mask)
-            return self._attend(scores, all_values, training)
+            content = ops.einsum(
+                "nbth,nbsh->nbts",
+                ops.transpose(query + self.content_bias, _HEAD_MAJOR),
+                all_keys)
+            scores = self._scores(content, position, mask, memory_rows)
+            return self._attend(scores, all_values, mask, training)
 
         def through_queries():
             return self._attend_through_queries(query, keys, values, memory,
                                                 position, mask, training)
 
-        if not memory_rows or not self._plain_scores():
-            attended = projected()
-        elif isinstance(num_queries, int):
-            by_queries = cheaper_from_queries(num_queries, memory_rows,
-                                              self.dim, self.key_dim)
-            attended = through_queries() if by_queries else projected()
-        else:
-            # Float counts: the products overflow int32 on long inputs.
-            rows = ops.cast(num_queries, "float32")
-            attended = ops.cond(
-                cheaper_from_queries(rows, float(memory_rows), self.dim,
-                                     self.key_dim),
-                through_queries, projected)
-        return self._output(attended)
+        if not memory_rows:
+            return projected()
+        by_queries = self.reads_memory_through_queries(ops.shape(query)[1])
+        if isinstance(by_queries, bool):
+            return through_queries() if by_queries else projected()
+        return ops.cond(by_queries, through_queries, projected)
 
     def _join_memory(self, keys, values, memory, order):
         """Keys and values of `concat(memory, segment)`, laid out `order`.
@@ -427,9 +553,8 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         (`attention_terms.memory_scores`, `memory_values`): for a short
         segment (a one-token step) that skips projecting every memory row
         at every call, `O(M dim^2)` per layer, and reads the memory state
-        about as often as a key/value cache would be read. `call` picks it
-        by multiply-add count. Keys and values of the segment come
-        head-major.
+        about as often as a key/value cache would be read. Keys and values
+        of the segment come head-major.
         """
         offset = query + ops.cast(self.content_bias, query.dtype)
         key_kernel, key_bias = self._split_heads(self.key_dense)
@@ -437,14 +562,34 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
         content = ops.concatenate([
             memory_scores(offset, memory, key_kernel, key_bias),
             ops.einsum("btnh,nbsh->nbts", offset, keys)], axis=-1)
-        scores = self._scaled_scores(content, position, mask)
-        probs = self.dropout_layer(
-            ops.cast(key_softmax(scores), self.compute_dtype),
-            training=training)
         rows = self.memory_length
+        scores = self._scores(content, position, mask, rows)
+        probs = self._probabilities(scores, mask, training)
         attended = memory_values(probs[..., :rows], memory, value_kernel,
                                  value_bias)
         return attended + ops.einsum("nbts,nbsh->btnh", probs[..., rows:],
+                                     values)
+
+    def _attend_cache(self, query, keys, values, cache, position, mask,
+                      training):
+        """The attention output `(batch, T, heads, key_dim)` on a key/value
+        cache laid out `(batch, heads, M, key_dim)`.
+
+        The products read the cache where it lies: joining it to the
+        segment's keys first would copy every memory row into a head-major
+        buffer at each call (most of a generation step's time on a CPU).
+        """
+        cache_keys, cache_values = cache
+        offset = query + ops.cast(self.content_bias, query.dtype)
+        content = ops.concatenate([
+            ops.einsum("btnh,bnsh->nbts", offset, cache_keys),
+            ops.einsum("btnh,bsnh->nbts", offset, keys)], axis=-1)
+        rows = self.memory_length
+        scores = self._scores(content, position, mask, rows)
+        probs = self._probabilities(scores, mask, training)
+        attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows],
+                              cache_values)
+        return attended + ops.einsum("nbts,bsnh->btnh", probs[..., rows:],
                                      values)
 
     def _split_heads(self, dense):
@@ -461,19 +606,44 @@ class MemoryAttention(CachedCalls, keras.layers.Layer):
     def _layout(tensor, order):
         return tensor if order is None else ops.transpose(tensor, order)
 
-    def _attend(self, scores, values, training):
-        """Softmax of `(heads, batch, T, K)` scores times head-major values.
+    def _attend(self, scores, values, mask, training):
+        """Probabilities of `(heads, batch, T, K)` scores times head-major
+        values.
 
-        Without active dropout, `softmax_attention`, whose gradient writes
-        fewer score-sized tensors; with it, the probabilities themselves
-        (dropout acts on them).
+        With the default probability seam and no active dropout,
+        `softmax_attention`, whose gradient writes fewer score-sized
+        tensors; else the probabilities themselves (`_probabilities`).
         """
-        if bool(training) and self.attention_dropout > 0:
-            probs = key_softmax(scores)
-            probs = self.dropout_layer(
-                ops.cast(probs, self.compute_dtype), training=training)
+        dropout_active = bool(training) and self.attention_dropout > 0
+        if dropout_active or not self._is_default("adjust_probabilities"):
+            probs = self._probabilities(scores, mask, training)
             return ops.einsum("nbts,nbsh->btnh", probs, values)
         return ops.transpose(softmax_attention(scores, values), _BATCH_MAJOR)
+
+    def initial_cache(self, batch_size, dtype=None):
+        """An empty key/value cache: `(keys, values)`, each
+        `(batch_size, num_heads, memory_length, key_dim)`."""
+        batch_size = check_batch_size(batch_size)
+        shape = (batch_size, self.num_heads, self.memory_length,
+                 self.key_dim)
+        dtype = dtype or self.compute_dtype
+        return ops.zeros(shape, dtype), ops.zeros(shape, dtype)
+
+    def call_with_cache(self, inputs, cache, filled=None,
+                        position_encoding=None, training=None):
+        """Deprecated: `layer(inputs, cache, ..., return_cache=True)`."""
+        warnings.warn(
+            "`MemoryAttention.call_with_cache` is deprecated: call the "
+            "layer with the (keys, values) cache as `memory` and "
+            "`return_cache=True`.", DeprecationWarning, stacklevel=2)
+        if not isinstance(cache, (tuple, list)) or len(cache) != 2:
+            raise ValueError(
+                f"`cache` of layer '{self.name}' must be a (keys, values) "
+                f"pair. Received: {type(cache).__name__}"
+            )
+        return self(inputs, tuple(cache), filled=filled,
+                    position_encoding=position_encoding, training=training,
+                    return_cache=True)
 
     def compute_output_shape(self, inputs_shape, memory_shape=None,
                              filled_shape=None, position_encoding_shape=None):

@@ -1,5 +1,8 @@
 """One Transformer-XL layer: memory attention and feed-forward."""
 
+import functools
+import warnings
+
 import keras
 from keras import ops
 
@@ -57,18 +60,18 @@ class MemoryBlock(keras.layers.Layer):
 
     Call arguments:
         inputs: `(batch, T, dim)`.
-        memory: `(batch, M, dim)` or `None` (empty memory).
+        memory: `(batch, M, dim)` states, or the key/value cache form
+            `(keys, values)` of the attention (`MemoryAttention`; for
+            inference), or `None` (empty memory).
         filled: optional int `(batch,)`, how many recent memory rows are
             real; `None` means all `M`.
         position_encoding: optional `(M + T + 1, dim)` sinusoid table.
         training: whether dropout is active.
-        cache: optional `(keys, values)` of the attention's memory rows,
-            instead of `memory` (see `MemoryAttention.call_with_cache`;
-            inference).
+        cache: deprecated; pass the `(keys, values)` pair as `memory`.
 
     Returns:
-        `(outputs, new_memory)`: `(batch, T, dim)` and `(batch, M, dim)`;
-        with `cache`, `(outputs, new_cache)`.
+        `(outputs, new_memory)`: `(batch, T, dim)` and the next memory in
+        the form it came: `(batch, M, dim)`, or `(keys, values)`.
 
     Example:
 
@@ -172,62 +175,64 @@ class MemoryBlock(keras.layers.Layer):
         self.built = True
 
     def initial_cache(self, batch_size, dtype=None):
-        """An empty `(keys, values)` cache for `call(..., cache=)`."""
+        """An empty `(keys, values)` cache (the attention's)."""
         return self.attention.initial_cache(batch_size, dtype)
 
-    def _attend(self, inputs, memory, filled, position_encoding, training,
-                cache):
-        """Attention output and the next cache (`None` without one)."""
+    def call(self, inputs, memory=None, filled=None, position_encoding=None,
+             training=None, cache=None):
         if cache is not None:
             if memory is not None:
                 raise ValueError(
                     f"Layer '{self.name}' takes `memory` or `cache`, not "
-                    f"both. Received: memory.shape={tuple(memory.shape)} "
-                    "and a cache"
+                    "both. Received: a memory and a cache"
                 )
-            return self.attention.call_with_cache(
-                inputs, cache, filled=filled,
-                position_encoding=position_encoding, training=training)
-        return self.attention(
-            inputs, memory, filled=filled,
-            position_encoding=position_encoding, training=training), None
-
-    def call(self, inputs, memory=None, filled=None, position_encoding=None,
-             training=None, cache=None):
-        if memory is not None:
+            warnings.warn(
+                "`MemoryBlock(..., cache=)` is deprecated: pass the "
+                "(keys, values) cache as `memory`.", DeprecationWarning,
+                stacklevel=2)
+            memory = cache
+        cached = isinstance(memory, (tuple, list))
+        if memory is not None and not cached:
             # Checked before the pre-norm's layer norm reads it.
             self.attention.check_call_shapes(tuple(inputs.shape),
                                              tuple(memory.shape))
             memory = ops.cast(memory, self.compute_dtype)
         drop = self.dropout_layer
+        attend = functools.partial(
+            self.attention, filled=filled,
+            position_encoding=position_encoding, training=training,
+            return_cache=cached)
         if self.pre_norm:
             normed = self.attention_norm(inputs)
-            normed_memory = None if memory is None \
+            normed_memory = memory if memory is None or cached \
                 else self.attention_norm(ops.stop_gradient(memory))
-            attended, new_cache = self._attend(
-                normed, normed_memory, filled, position_encoding, training,
-                cache)
-            hidden = inputs + drop(attended, training=training)
+            attended = attend(normed, normed_memory)
+        else:
+            attended = attend(inputs, memory)
+        if cached:
+            attended, new_cache = attended
+        hidden = inputs + drop(attended, training=training)
+        if self.pre_norm:
             inner = self.feedforward_inner(self.feedforward_norm(hidden))
             outputs = hidden + drop(
                 self.feedforward_output(drop(inner, training=training)),
                 training=training)
         else:
-            attended, new_cache = self._attend(
-                inputs, memory, filled, position_encoding, training, cache)
-            hidden = self.attention_norm(
-                inputs + drop(attended, training=training))
+            hidden = self.attention_norm(hidden)
             inner = self.feedforward_inner(hidden)
             outputs = self.feedforward_norm(hidden + drop(
                 self.feedforward_output(drop(inner, training=training)),
                 training=training))
-        if cache is not None:
+        if cached:
             return outputs, new_cache
         return outputs, next_memory(memory, inputs, self.memory_length)
 
     def compute_output_shape(self, inputs_shape, memory_shape=None,
                              filled_shape=None, position_encoding_shape=None,
                              cache_shape=None):
+        if memory_shape is not None and memory_shape and \
+                isinstance(memory_shape[0], (tuple, list)):
+            cache_shape, memory_shape = memory_shape, None
         if self.built:  # Keras may ask for shapes before `build`
             self.attention.check_call_shapes(
                 inputs_shape, memory_shape, filled_shape,

@@ -10,38 +10,18 @@ from keras_lrm.arguments import check_positive_number
 from keras_lrm.layers.call_checks import check_inputs_shape
 from keras_lrm.layers.memory_block import MemoryBlock
 from keras_lrm.layers.relative_position import sinusoid_table
-from keras_lrm.placement import Placement
+from keras_lrm.placement import placement_from_config
+from keras_lrm.placement import resolve_lengths
+from keras_lrm.state_spec import CACHE
+from keras_lrm.state_spec import FILLED
+from keras_lrm.state_spec import MEMORY
+from keras_lrm.state_spec import cache_names
+from keras_lrm.state_spec import cache_state_spec
+from keras_lrm.state_spec import check_form
+from keras_lrm.state_spec import memory_name
+from keras_lrm.state_spec import memory_state_spec
+from keras_lrm.state_spec import state_form
 from keras_lrm.token_checks import check_filled
-
-FILLED = "filled"
-
-
-def memory_name(index):
-    """Key of layer `index`'s memory in a memory state."""
-    return f"memory_{index}"
-
-
-def cache_names(index):
-    """Keys of layer `index`'s projected keys and values in a cache."""
-    return f"keys_{index}", f"values_{index}"
-
-
-def resolve_memory_lengths(placement, num_layers):
-    """Per-layer lengths from a `Placement` or an explicit list of lengths."""
-    if isinstance(placement, Placement):
-        return placement.memory_lengths(num_layers)
-    if isinstance(placement, (list, tuple)):
-        if len(placement) != num_layers:
-            raise ValueError(
-                "`placement` as a list of memory lengths must have one entry "
-                f"per layer ({num_layers}). Received: placement={placement!r}"
-            )
-        return [check_non_negative("placement", length)
-                for length in placement]
-    raise ValueError(
-        "`placement` must be a keras_lrm.Placement or a list of per-layer "
-        f"memory lengths. Received: placement={placement!r}"
-    )
 
 
 @keras.saving.register_keras_serializable(package="keras_lrm")
@@ -72,7 +52,7 @@ class MemoryStack(keras.layers.Layer):
         num_layers: number of blocks.
         num_heads: attention heads per block.
         intermediate_dim: feed-forward width (`d_ff`).
-        placement: a `keras_lrm.Placement`, or a list of per-layer lengths.
+        placement: a `keras_lrm.Placement`; or give `memory_lengths`.
         key_dim, dropout, attention_dropout, activation, pre_norm,
         layer_norm_epsilon, clamp_len, kernel_initializer: as in
             `MemoryBlock`. With `pre_norm=True` a final layer norm follows
@@ -104,10 +84,11 @@ class MemoryStack(keras.layers.Layer):
         ACL 2020.
     """
 
-    def __init__(self, num_layers, num_heads, intermediate_dim, placement,
-                 key_dim=None, dropout=0.0, attention_dropout=0.0,
-                 activation="relu", pre_norm=False, layer_norm_epsilon=1e-5,
-                 clamp_len=None, kernel_initializer=None, **kwargs):
+    def __init__(self, num_layers, num_heads, intermediate_dim,
+                 placement=None, key_dim=None, dropout=0.0,
+                 attention_dropout=0.0, activation="relu", pre_norm=False,
+                 layer_norm_epsilon=1e-5, clamp_len=None,
+                 kernel_initializer=None, memory_lengths=None, **kwargs):
         super().__init__(**kwargs)
         num_layers = check_positive("num_layers", num_layers)
         layer_norm_epsilon = check_positive_number("layer_norm_epsilon",
@@ -115,10 +96,8 @@ class MemoryStack(keras.layers.Layer):
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
-        self.memory_lengths = resolve_memory_lengths(placement, num_layers)
-        # A list of lengths is kept as checked (plain ints for the config).
-        self.placement = placement if isinstance(placement, Placement) \
-            else list(self.memory_lengths)
+        self.placement, self.memory_lengths = resolve_lengths(
+            placement, memory_lengths, num_layers)
         self.key_dim = key_dim
         self.dropout = dropout
         self.attention_dropout = attention_dropout
@@ -166,102 +145,76 @@ class MemoryStack(keras.layers.Layer):
             self.final_norm.build(inputs_shape)
         self.built = True
 
-    def initial_memory(self, batch_size, dim=None, dtype=None):
-        """An empty memory state for `batch_size` streams.
+    def state_spec(self, form=MEMORY, dim=None, dtype=None):
+        """The layout of this stack's state (`keras_lrm.state_spec`).
 
         Args:
-            batch_size: number of streams (int or scalar tensor).
+            form: `"memory"` (the states each layer attends to) or
+                `"cache"` (the same rows as each attention projects them).
             dim: model width; defaults to the built width.
-            dtype: memory dtype; defaults to the compute dtype.
+            dtype: dtype of the rows; defaults to the compute dtype.
         """
-        batch_size = check_batch_size(batch_size)
+        check_form(form)
+        dtype = dtype or self.compute_dtype
+        if form == CACHE:
+            if not self.built:
+                raise ValueError(
+                    "The stack must be built before its cache spec: the "
+                    "cache shapes depend on its attention layers."
+                )
+            attention = self.blocks[0].attention
+            return cache_state_spec(self.memory_lengths, attention.num_heads,
+                                    attention.key_dim, dtype)
         dim = dim or getattr(self, "dim", None)
         if dim is None:
             raise ValueError(
                 "`dim` is required before the stack is built. Received: "
                 "dim=None"
             )
-        dtype = dtype or self.compute_dtype
-        state = {
-            memory_name(index): ops.zeros((batch_size, length, dim), dtype)
-            for index, length in enumerate(self.memory_lengths)
-        }
-        state[FILLED] = ops.zeros((batch_size,), "int32")
-        return state
+        return memory_state_spec(self.memory_lengths, dim, dtype)
+
+    def initial_memory(self, batch_size, dim=None, dtype=None, form=MEMORY):
+        """An empty state of `form` for `batch_size` streams.
+
+        Args:
+            batch_size: number of streams (int or scalar tensor).
+            dim: model width; defaults to the built width.
+            dtype: memory dtype; defaults to the compute dtype.
+            form: `"memory"` or `"cache"` (see `state_spec`).
+        """
+        batch_size = check_batch_size(batch_size)
+        return self.state_spec(form, dim, dtype).empty(batch_size)
 
     def initial_cache(self, batch_size, dtype=None):
-        """An empty cache (see the class doc) for `batch_size` streams."""
-        batch_size = check_batch_size(batch_size)
-        if not self.built:
-            raise ValueError(
-                "The stack must be built before `initial_cache()`: the "
-                "cache shapes depend on its attention layers."
-            )
-        state = {}
-        for index, block in enumerate(self.blocks):
-            keys, values = cache_names(index)
-            state[keys], state[values] = block.initial_cache(batch_size,
-                                                             dtype)
-        state[FILLED] = ops.zeros((batch_size,), "int32")
-        return state
-
-    def _state_shapes(self, dim, cache):
-        """Expected `{key: shape without batch}` of a memory or cache."""
-        shapes = {}
-        for index, length in enumerate(self.memory_lengths):
-            if cache:
-                attention = self.blocks[index].attention
-                rows = (attention.num_heads, length, attention.key_dim)
-                for name in cache_names(index):
-                    shapes[name] = rows
-            else:
-                shapes[memory_name(index)] = (length, dim)
-        shapes[FILLED] = ()
-        return shapes
+        """`initial_memory(batch_size, form="cache")`."""
+        return self.initial_memory(batch_size, dtype=dtype, form=CACHE)
 
     def check_memory(self, memory, inputs_shape, name="memory",
                      cache=False):
         """Raises `ValueError` naming the entry that does not fit."""
-        source = "initial_cache()" if cache else "initial_memory()"
-        if not isinstance(memory, dict):
-            raise ValueError(
-                f"`{name}` must be a dict from `{source}`. "
-                f"Received: {name} of type {type(memory).__name__}"
-            )
-        batch, dim = inputs_shape[0], inputs_shape[-1]
-        shapes = self._state_shapes(dim, cache)
-        if set(memory) != set(shapes):
-            raise ValueError(
-                f"`{name}` must have the keys {sorted(shapes)}. "
-                f"Received: keys={sorted(memory)}"
-            )
-        for key, rows in shapes.items():
-            shape = tuple(memory[key].shape)
-            if len(shape) != 1 + len(rows) or shape[1:] != rows or (
-                    None not in (batch, shape[0]) and shape[0] != batch):
-                expected = ", ".join(map(str, (batch,) + rows))
-                comma = "," if not rows else ""
-                raise ValueError(
-                    f"`{name}['{key}']` must have shape ({expected}{comma})."
-                    f" Received: shape={shape}"
-                )
+        spec = self.state_spec(CACHE if cache else MEMORY,
+                               dim=inputs_shape[-1])
+        spec.check(memory, inputs_shape[0], name)
 
     def call(self, inputs, memory=None, training=None, cache=None):
-        filled = None
         if cache is not None:
             if memory is not None:
                 raise ValueError(
                     "`MemoryStack` takes `memory` or `cache`, not both. "
                     "Received both."
                 )
-            self.check_memory(cache, tuple(inputs.shape), "cache", True)
-            filled = check_filled(cache[FILLED], self.max_memory_length)
-        elif memory is not None:
-            self.check_memory(memory, tuple(inputs.shape))
+            memory, name, form = cache, "cache", CACHE
+        else:
+            form = state_form(memory)
+            name = "memory"
+        filled = None
+        if memory is not None:
+            self.check_memory(memory, tuple(inputs.shape), name,
+                              form == CACHE)
             filled = check_filled(memory[FILLED], self.max_memory_length)
         num_queries = ops.shape(inputs)[1]
         # Without a memory every layer attends to the segment alone.
-        rows = [0 if memory is None and cache is None else length
+        rows = [0 if memory is None else length
                 for length in self.memory_lengths]
         table = sinusoid_table(max(rows) + num_queries, self.dim,
                                self.clamp_len, self.compute_dtype)
@@ -272,22 +225,20 @@ class MemoryStack(keras.layers.Layer):
             # Layer `l` reads min(filled, M_l) rows: its own count.
             layer_filled = None if filled is None else ops.minimum(
                 ops.cast(filled, "int32"), rows[index])
-            if cache is not None:
-                names = cache_names(index)
-                hidden, layer_cache = block(
-                    hidden, filled=layer_filled,
-                    position_encoding=position_encoding, training=training,
-                    cache=tuple(cache[name] for name in names))
-                new_memory.update(zip(names, layer_cache))
-                continue
-            name = memory_name(index)
-            hidden, new_memory[name] = block(
-                hidden,
-                None if memory is None else memory[name],
-                filled=layer_filled,
-                position_encoding=position_encoding,
-                training=training,
-            )
+            names = cache_names(index) if form == CACHE \
+                else (memory_name(index),)
+            if memory is None:
+                layer_memory = None
+            elif form == CACHE:
+                layer_memory = tuple(memory[key] for key in names)
+            else:
+                layer_memory = memory[names[0]]
+            hidden, layer_state = block(
+                hidden, layer_memory, filled=layer_filled,
+                position_encoding=position_encoding, training=training)
+            if form != CACHE:
+                layer_state = (layer_state,)
+            new_memory.update(zip(names, layer_state))
         if self.final_norm is not None:
             hidden = self.final_norm(hidden)
         previous = 0 if filled is None else ops.cast(filled, "int32")
@@ -300,9 +251,11 @@ class MemoryStack(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape, memory_shape=None,
                              cache_shape=None):
         batch, dim = inputs_shape[0], inputs_shape[-1]
-        shapes = self._state_shapes(dim, cache_shape is not None)
-        return tuple(inputs_shape), {key: (batch,) + rows
-                                     for key, rows in shapes.items()}
+        cached = cache_shape is not None or (
+            isinstance(memory_shape, dict) and cache_names(0)[0] in
+            memory_shape)
+        spec = self.state_spec(CACHE if cached else MEMORY, dim=dim)
+        return tuple(inputs_shape), spec.shapes(batch)
 
     def compute_output_spec(self, inputs, memory=None, training=None,
                             cache=None):
@@ -310,19 +263,23 @@ class MemoryStack(keras.layers.Layer):
         and each state entry in its own dtype (`filled` is int32)."""
         check_inputs_shape(self.name, inputs.shape, self.dim)
         if cache is not None:
-            self.check_memory(cache, tuple(inputs.shape), "cache", True)
-        elif memory is not None:
-            self.check_memory(memory, tuple(inputs.shape))
-        outputs_shape, state_shapes = self.compute_output_shape(
-            tuple(inputs.shape), cache_shape=None if cache is None else {})
-        state = {key: keras.KerasTensor(
-                     shape, "int32" if key == FILLED else self.compute_dtype)
-                 for key, shape in state_shapes.items()}
-        return keras.KerasTensor(outputs_shape, self.compute_dtype), state
+            memory = cache
+        form = state_form(memory)
+        if memory is not None:
+            self.check_memory(memory, tuple(inputs.shape),
+                              "cache" if cache is not None else "memory",
+                              form == CACHE)
+        spec = self.state_spec(form, dim=inputs.shape[-1])
+        batch = tuple(inputs.shape)[0]
+        state = {entry.name: keras.KerasTensor((batch,) + entry.shape,
+                                               entry.dtype)
+                 for entry in spec}
+        return keras.KerasTensor(tuple(inputs.shape),
+                                 self.compute_dtype), state
 
     def get_config(self):
         placement = self.placement
-        if isinstance(placement, Placement):
+        if placement is not None:
             placement = keras.saving.serialize_keras_object(placement)
         return {
             **super().get_config(),
@@ -330,6 +287,8 @@ class MemoryStack(keras.layers.Layer):
             "num_heads": self.num_heads,
             "intermediate_dim": self.intermediate_dim,
             "placement": placement,
+            "memory_lengths": None if placement is not None
+            else list(self.memory_lengths),
             "key_dim": self.key_dim,
             "dropout": self.dropout,
             "attention_dropout": self.attention_dropout,
@@ -343,8 +302,4 @@ class MemoryStack(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["placement"], dict):
-            config["placement"] = keras.saving.deserialize_keras_object(
-                config["placement"])
-        return cls(**config)
+        return cls(**placement_from_config(config))

@@ -9,6 +9,9 @@ from keras_lrm.layers.memory_stack import MemoryStack
 from keras_lrm.layers.token_embedding import TokenEmbedding
 from keras_lrm.models import generation_loop
 from keras_lrm.placement import Placement
+from keras_lrm.placement import placement_from_config
+from keras_lrm.state_spec import CACHE
+from keras_lrm.state_spec import MEMORY
 from keras_lrm.token_checks import as_token_tensor
 from keras_lrm.token_checks import check_token_ids
 
@@ -52,8 +55,8 @@ class MemoryTransformerLM(keras.Model):
         segment_length: tokens per training segment (the `T` of
             Transformer-XL); recipes and export read it. Calls accept any
             length.
-        placement: `keras_lrm.Placement`, or a list of per-layer memory
-            lengths.
+        placement: a `keras_lrm.Placement`: which layers keep a long
+            memory. Or give `memory_lengths`.
         dropout: dropout on embeddings, block outputs and final hidden
             states.
         attention_dropout: dropout on attention probabilities.
@@ -62,6 +65,8 @@ class MemoryTransformerLM(keras.Model):
         clamp_len: optional clamp of relative distances.
         activation: feed-forward activation.
         layer_norm_epsilon: epsilon of the layer norms.
+        memory_lengths: per-layer memory lengths (a list, bottom layer
+            first), instead of a `placement`.
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -81,10 +86,10 @@ class MemoryTransformerLM(keras.Model):
     """
 
     def __init__(self, vocab_size, num_layers, d_model, num_heads, d_ff,
-                 segment_length, placement, dropout=0.0,
+                 segment_length, placement=None, dropout=0.0,
                  attention_dropout=0.0, pre_norm=False, tie_embeddings=True,
                  clamp_len=None, activation="relu", layer_norm_epsilon=1e-5,
-                 **kwargs):
+                 memory_lengths=None, **kwargs):
         super().__init__(**kwargs)
         vocab_size = check_positive("vocab_size", vocab_size)
         num_layers = check_positive("num_layers", num_layers)
@@ -118,6 +123,7 @@ class MemoryTransformerLM(keras.Model):
             num_heads=num_heads,
             intermediate_dim=d_ff,
             placement=placement,
+            memory_lengths=memory_lengths,
             dropout=dropout,
             attention_dropout=attention_dropout,
             activation=activation,
@@ -147,23 +153,30 @@ class MemoryTransformerLM(keras.Model):
         self.output_dropout.build(hidden)
         self.built = True
 
-    def initial_memory(self, batch_size):
-        """An empty memory state for `batch_size` streams.
+    def state_spec(self, form=MEMORY):
+        """The layout of this model's state: a `keras_lrm.state_spec.
+        StateSpec` of names, shapes, dtypes and empty values.
 
-        A dict: `"memory_<l>"` `(batch_size, memory_lengths[l], d_model)` in
-        the compute dtype for each layer, and `"filled"` int32
-        `(batch_size,)`, the count of real rows (0: empty, all masked).
+        Args:
+            form: `"memory"`: `"memory_<l>"` `(batch, memory_lengths[l],
+                d_model)` per layer, the states each layer attends to; or
+                `"cache"`: `"keys_<l>"` and `"values_<l>"` `(batch,
+                num_heads, memory_lengths[l], d_model // num_heads)`, the
+                same rows as each attention projects them (inference: it
+                depends on the weights). Both hold `"filled"`, int32
+                `(batch,)`, the count of real rows (0: empty, all masked).
         """
-        return self.stack.initial_memory(batch_size, self.d_model)
+        return self.stack.state_spec(form, self.d_model)
+
+    def initial_memory(self, batch_size, form=MEMORY):
+        """An empty state of `form` (see `state_spec`) for `batch_size`
+        streams."""
+        return self.stack.initial_memory(batch_size, self.d_model,
+                                         form=form)
 
     def initial_cache(self, batch_size):
-        """An empty key/value cache for `call_with_cache`.
-
-        A dict: `"keys_<l>"` and `"values_<l>"` `(batch_size, num_heads,
-        memory_lengths[l], d_model // num_heads)` in the compute
-        dtype for each layer, and `"filled"` as in `initial_memory`.
-        """
-        return self.stack.initial_cache(batch_size)
+        """`initial_memory(batch_size, form="cache")`."""
+        return self.initial_memory(batch_size, CACHE)
 
     def call_with_memory(self, token_ids, memory, training=None):
         """Reads `token_ids` after `memory`; returns logits and new memory.
@@ -171,45 +184,30 @@ class MemoryTransformerLM(keras.Model):
         Args:
             token_ids: int `(batch, T)`, any `T >= 1`, values in
                 `[0, vocab_size)`.
-            memory: state from `initial_memory` or a previous call, or `None`
-                for an empty memory.
+            memory: a state of either form (see `state_spec`) from
+                `initial_memory` or a previous call, or `None` for an
+                empty memory. The `"cache"` form projects only the new
+                tokens: `O(M d)` per layer and token instead of the
+                `O(M d^2)` of projecting `M` memory rows again (short calls
+                on the `"memory"` form avoid that too, reading the memory
+                through the queries; docs/generation.md times both). Logits
+                are the same either way (up to rounding).
             training: whether dropout is active.
 
         Returns:
             `(logits, new_memory)`: float32 `(batch, T, vocab_size)` and the
-            state after these tokens.
+            state after these tokens, in the form `memory` came in.
         """
-        return self._run(token_ids, memory, None, training)
+        return self._run(token_ids, memory, training)
 
     def call_with_cache(self, token_ids, cache):
-        """`call_with_memory` for inference, on a key/value cache.
+        """`call_with_memory` on a state of the `"cache"` form (from
+        `initial_cache`), for inference."""
+        self.state_spec(CACHE).check(
+            cache, as_token_tensor(token_ids).shape[0], name="cache")
+        return self._run(token_ids, cache, False)
 
-        The memory rows enter every layer already projected, so a call
-        projects only its own tokens: `O(M d)` per layer and token instead
-        of the `O(M d^2)` of projecting `M` memory rows again. (For short
-        calls `call_with_memory` avoids that projection too, taking the
-        memory's part of the attention through the queries: half the
-        cache's bytes of state to read, `num_heads` times its attention
-        multiply-adds; docs/generation.md times both.) Logits equal those
-        of `call_with_memory` on the same tokens (up to rounding). The
-        cache depends on the weights: start it from `initial_cache` with
-        the weights it is used with.
-
-        Args:
-            token_ids: int `(batch, T)`, any `T >= 1`.
-            cache: from `initial_cache` or a previous call.
-
-        Returns:
-            `(logits, new_cache)`.
-        """
-        if cache is None:
-            raise ValueError(
-                "`cache` must be a dict from `initial_cache()`. Received: "
-                "cache=None"
-            )
-        return self._run(token_ids, None, cache, False)
-
-    def _run(self, token_ids, memory, cache, training):
+    def _run(self, token_ids, memory, training):
         token_ids = as_token_tensor(token_ids)
         if len(token_ids.shape) != 2 or token_ids.shape[1] == 0:
             raise ValueError(
@@ -219,13 +217,12 @@ class MemoryTransformerLM(keras.Model):
         token_ids = check_token_ids(token_ids, self.vocab_size)
         hidden = self.embedding(token_ids)
         hidden = self.embedding_dropout(hidden, training=training)
-        hidden, new_state = self.stack(hidden, memory, training=training,
-                                       cache=cache)
+        hidden, new_state = self.stack(hidden, memory, training=training)
         hidden = self.output_dropout(hidden, training=training)
         return self.embedding(hidden, reverse=True), new_state
 
     def call(self, token_ids, training=None):
-        logits, _ = self.call_with_memory(token_ids, None, training=training)
+        logits, _ = self._run(token_ids, None, training)
         return logits
 
     def with_memory_lengths(self, placement):
@@ -239,8 +236,15 @@ class MemoryTransformerLM(keras.Model):
         Args:
             placement: a `Placement`, or a list of per-layer lengths.
         """
+        if not isinstance(placement, (Placement, list, tuple)):
+            raise ValueError(
+                "`placement` must be a keras_lrm.Placement or a list of "
+                f"per-layer memory lengths. Received: placement={placement!r}"
+            )
         config = self.get_config()
-        config["placement"] = placement
+        lengths = isinstance(placement, (list, tuple))
+        config["placement"] = None if lengths else placement
+        config["memory_lengths"] = list(placement) if lengths else None
         other = self.__class__.from_config(config)
         other.set_weights(self.get_weights())
         return other
@@ -285,7 +289,7 @@ class MemoryTransformerLM(keras.Model):
 
     def get_config(self):
         placement = self.placement
-        if isinstance(placement, Placement):
+        if placement is not None:
             placement = keras.saving.serialize_keras_object(placement)
         return {
             **super().get_config(),
@@ -296,6 +300,8 @@ class MemoryTransformerLM(keras.Model):
             "d_ff": self.d_ff,
             "segment_length": self.segment_length,
             "placement": placement,
+            "memory_lengths": None if placement is not None
+            else self.memory_lengths,
             "dropout": self.dropout,
             "attention_dropout": self.attention_dropout,
             "pre_norm": self.pre_norm,
@@ -307,11 +313,7 @@ class MemoryTransformerLM(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["placement"], dict):
-            config["placement"] = keras.saving.deserialize_keras_object(
-                config["placement"])
-        return cls(**config)
+        return cls(**placement_from_config(config))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.vocab_size,)

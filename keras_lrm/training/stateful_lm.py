@@ -8,8 +8,14 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.metrics import BitsPerToken
 from keras_lrm.metrics import Perplexity
 from keras_lrm.models import MemoryTransformerLM
+from keras_lrm.state_spec import CACHE
+from keras_lrm.state_spec import MEMORY
 
 MODES = ("train", "eval")
+# The state's form each memory keeps: training changes the weights every
+# step, so it carries the states; evaluation keeps the weights fixed, so
+# it carries them projected (keras_lrm.state_spec).
+FORMS = {"train": MEMORY, "eval": CACHE}
 METRICS = {"bpc": BitsPerToken, "perplexity": Perplexity}
 
 
@@ -26,9 +32,10 @@ class StatefulLM(keras.Model):
     keep separate memories: an evaluation never disturbs the training
     streams. The training memory is the memory state (the weights change
     every step); the evaluation memory is the key/value cache
-    (`MemoryTransformerLM.call_with_cache`: the same losses, without
+    (the state spec's `"cache"` form, `FORMS`: the same losses, without
     projecting the memory rows again), which is exact while the weights
-    stay fixed, so empty it before each evaluation (`ResetMemory` does). Empty a memory where its streams start (a new pass) with
+    stay fixed, so empty it before each evaluation (`ResetMemory` does).
+    Empty a memory where its streams start (a new pass) with
     `reset_memory()` or the `ResetMemory` callback.
 
     A batch is one int tensor of `T + 1` consecutive tokens per row: inputs
@@ -96,21 +103,20 @@ class StatefulLM(keras.Model):
         self.build()
 
     def build(self, input_shape=None):
-        templates = {
-            "train": self.lm.initial_memory(self.replica_batch_size),
-            "eval": self.lm.initial_cache(self.replica_batch_size)}
         memories = {}
-        for mode, template in templates.items():
+        for mode, form in FORMS.items():
+            spec = self.lm.state_spec(form)
             memories[mode] = {
-                key: keras.Variable(
-                    ops.zeros(value.shape, value.dtype),
+                entry.name: keras.Variable(
+                    ops.zeros((self.replica_batch_size,) + entry.shape,
+                              entry.dtype),
                     trainable=False,
-                    dtype=value.dtype,
+                    dtype=entry.dtype,
                     synchronization="on_read",
                     aggregation="only_first_replica",
-                    name=f"{mode}_{key}",
+                    name=f"{mode}_{entry.name}",
                 )
-                for key, value in template.items()
+                for entry in spec
             }
         self.memories = memories
         self.built = True
@@ -153,11 +159,8 @@ class StatefulLM(keras.Model):
         variables = self.memories["train" if training else "eval"]
         memory = {key: ops.convert_to_tensor(v)
                   for key, v in variables.items()}
-        if training:
-            logits, new_memory = self.lm.call_with_memory(
-                token_ids, memory, training=True)
-        else:
-            logits, new_memory = self.lm.call_with_cache(token_ids, memory)
+        logits, new_memory = self.lm.call_with_memory(
+            token_ids, memory, training=bool(training))
         for key, variable in variables.items():
             variable.assign(new_memory[key])
         weights = ops.cast(ops.greater_equal(targets, 0), "float32")
