@@ -7,6 +7,13 @@ that `load_manifest` checks:
 >>> corpus = StdlibCorpus(max_bytes=2_000_000)
 >>> manifest = prepare(corpus, ByteTokenizer(), output_dir="tfrecords")
 >>> valid = read_tokens(manifest, "valid")
+
+The subpackages: `corpora` (one module per corpus, `get_corpus`),
+`tokenizers` (one per tokenizer, `get_tokenizer`, `load_tokenizer`),
+`shards` (writing, checking and reading the TFRecord shards), `streams`
+(Transformer-XL stream batching for training and evaluation) and `files`
+(atomic writes, fingerprints and downloads on `tf.io.gfile`).
+`keras_lrm.data.tfrecords` is a deprecated alias of `shards`.
 """
 
 from keras_lrm.data.corpora.enwik8 import Enwik8Corpus
