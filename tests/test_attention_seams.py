@@ -129,3 +129,12 @@ def test_the_score_seam_sees_distances_across_the_memory_boundary():
     # Query i (at position 3 + i) against key j: 3 + i - j.
     np.testing.assert_array_equal(seen[-1], [[3, 2, 1, 0, -1],
                                              [4, 3, 2, 1, 0]])
+
+
+def test_an_override_of_the_old_seam_is_refused_not_ignored():
+    class Old(MemoryAttention):
+        def attention_scores(self, query, keys, position, mask):
+            raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="adjust_scores"):
+        Old(num_heads=2, key_dim=4)

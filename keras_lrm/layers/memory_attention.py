@@ -11,10 +11,13 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_rate
 from keras_lrm.layers import call_checks
 from keras_lrm.layers.attention_terms import attention_mask
+from keras_lrm.layers.attention_terms import cache_read
+from keras_lrm.layers.attention_terms import cache_scores
 from keras_lrm.layers.attention_terms import cheaper_from_queries
 from keras_lrm.layers.attention_terms import last_rows
 from keras_lrm.layers.attention_terms import memory_scores
 from keras_lrm.layers.attention_terms import memory_values
+from keras_lrm.layers.attention_terms import position_term
 from keras_lrm.layers.fused_attention import fused_attention_available
 from keras_lrm.layers.fused_attention import requirements
 from keras_lrm.layers.relative_position import relative_shift
@@ -134,6 +137,16 @@ class MemoryAttention(keras.layers.Layer):
             raise ValueError(
                 "`flash_attention` must be None, True or False. Received: "
                 f"flash_attention={flash_attention!r}"
+            )
+        if hasattr(type(self), "attention_scores"):
+            # The seam before `adjust_scores`: ignoring an override of it
+            # would silently compute the plain attention.
+            raise TypeError(
+                f"{type(self).__name__} overrides `attention_scores`, the "
+                "score seam of keras_lrm 0.1.0; override "
+                "`adjust_scores(scores, distance)` (and "
+                "`adjust_probabilities(probs, mask)`) instead, which every "
+                "path calls."
             )
         if flash_attention and not self._plain_attention():
             raise ValueError(
@@ -328,36 +341,12 @@ class MemoryAttention(keras.layers.Layer):
         known, else by a `cond`.
         """
         offset = query + ops.cast(self.position_bias, query.dtype)
-        dim, heads, depth = self.dim, self.num_heads, self.key_dim
-        rows = ops.shape(query)[1]
-        width = ops.shape(table)[0]
-
-        def from_table():
-            positions = self._heads(self.position_dense(table))
-            if batch_first:
-                # Broadcasting the table over the batch makes (batch, heads)
-                # the product's batch dimensions: no score-sized transpose.
-                shape = (ops.shape(query)[0],) + tuple(ops.shape(positions))
-                positions = ops.broadcast_to(positions[None], shape)
-                return ops.einsum("btnh,bpnh->bntp", offset, positions)
-            return ops.einsum("btnh,pnh->nbtp", offset, positions)
-
-        def from_queries():
-            kernel = ops.cast(self.position_dense.kernel, offset.dtype)
-            kernel = ops.reshape(kernel, (dim, heads, depth))
-            projected = ops.einsum("btnh,cnh->btnc", offset, kernel)
-            order = "bntp" if batch_first else "nbtp"
-            return ops.einsum(f"btnc,pc->{order}", projected, table)
-
-        if isinstance(rows, int) and isinstance(width, int):
-            by_queries = cheaper_from_queries(rows, width, dim, depth)
-            position = from_queries() if by_queries else from_table()
-        else:
-            # Float counts: the products overflow int32 on long inputs.
-            rows, width = (ops.cast(n, "float32") for n in (rows, width))
-            position = ops.cond(
-                cheaper_from_queries(rows, width, dim, depth),
-                from_queries, from_table)
+        kernel = ops.reshape(
+            ops.cast(self.position_dense.kernel, offset.dtype),
+            (self.dim, self.num_heads, self.key_dim))
+        position = position_term(
+            offset, table, kernel,
+            lambda rows: self._heads(self.position_dense(rows)), batch_first)
         return relative_shift(position, memory_rows)
 
     def _use_fused(self, num_queries, memory_rows, training):
@@ -579,18 +568,12 @@ class MemoryAttention(keras.layers.Layer):
         segment's keys first would copy every memory row into a head-major
         buffer at each call (most of a generation step's time on a CPU).
         """
-        cache_keys, cache_values = cache
         offset = query + ops.cast(self.content_bias, query.dtype)
-        content = ops.concatenate([
-            ops.einsum("btnh,bnsh->nbts", offset, cache_keys),
-            ops.einsum("btnh,bsnh->nbts", offset, keys)], axis=-1)
         rows = self.memory_length
-        scores = self._scores(content, position, mask, rows)
+        scores = self._scores(cache_scores(offset, cache[0], keys), position,
+                              mask, rows)
         probs = self._probabilities(scores, mask, training)
-        attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows],
-                              cache_values)
-        return attended + ops.einsum("nbts,bsnh->btnh", probs[..., rows:],
-                                     values)
+        return cache_read(probs, cache[1], values, rows)
 
     def _split_heads(self, dense):
         """A projection's kernel `(dim, heads, key_dim)` and bias
