@@ -1,4 +1,9 @@
-"""Streaming generation on Keras models and on reloaded SavedModels."""
+"""Generation on Keras models (`MemoryTransformerLM.generate`, one compiled
+loop) and on reloaded SavedModels (their `generate` signature)."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -6,10 +11,15 @@ import tensorflow as tf
 
 import keras_lrm
 from keras_lrm import Placement
+from keras_lrm import samplers
 from keras_lrm.export import export_saved_model
 from keras_lrm.export import generate
+from keras_lrm.export import read_metadata
+from keras_lrm.models.generation_loop import loop_of
 from tests.helpers import random_ids
 from tests.helpers import small_lm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -100,32 +110,160 @@ def test_top_k_of_at_least_the_vocabulary_samples_from_every_token(
 
 
 def test_a_keras_model_is_compiled_once_and_follows_its_weights():
-    """A second call reuses the compiled step (no retracing), and a
-    runner with other memory lengths uses the weights of the moment."""
-    from keras_lrm.export import generation
+    """A second call reuses the compiled loop (no retracing), the weights
+    used are those of the moment, and with `memory_lengths` the copy has
+    them too."""
     from tests.helpers import randomize
 
     model = small_lm(Placement("all", None, 8, 8), vocab_size=256)
     prompt = random_ids(1, 5, vocab=256, seed=6)
     generate(model, prompt, 4, seed=0)
-    runner = generation._KERAS_RUNNERS[model][None]
-    traces = runner._step.experimental_get_tracing_count()
+    loop = loop_of(model)
+    traces = loop.step_traces
     generate(model, prompt, 4, seed=1)
-    assert runner._step.experimental_get_tracing_count() == traces
+    assert loop.step_traces == traces
     longer = [12, 12, 12]
-    generate(model, prompt, 4, seed=0, memory_lengths=longer)
+    before = generate(model, prompt, 4, temperature=0)
     randomize(model, seed=9)
+    assert not np.array_equal(before, generate(model, prompt, 4,
+                                               temperature=0))
     fresh = generate(model.with_memory_lengths(longer), prompt, 4, seed=0)
     np.testing.assert_array_equal(
         generate(model, prompt, 4, seed=0, memory_lengths=longer), fresh)
-    # The cache of runners does not keep the model alive.
-    import gc
-    import weakref
 
-    alive = weakref.ref(model)
-    del model, runner
-    gc.collect()
-    assert alive() is None
+
+def greedy_by_hand(model, prompt, count, segment_length):
+    """Argmax tokens, one `call_with_memory` per token on the memory
+    state (not the cache the compiled loop uses)."""
+    memory = model.initial_memory(prompt.shape[0])
+    for start in range(0, prompt.shape[1], segment_length):
+        logits, memory = model.call_with_memory(
+            prompt[:, start:start + segment_length], memory)
+    tokens = []
+    for _ in range(count):
+        token = np.asarray(logits)[:, -1].argmax(-1).astype("int32")
+        tokens.append(token)
+        logits, memory = model.call_with_memory(token[:, None], memory)
+    return np.stack(tokens, axis=1)
+
+
+def test_model_generate_greedy_equals_argmax_token_by_token():
+    model = small_lm(Placement("last", 1, 6, 3), vocab_size=256)
+    prompt = random_ids(3, 11, vocab=256, seed=5)
+    tokens = model.generate(prompt, 9, sampler="greedy")
+    assert tuple(tokens.shape) == (3, 9)
+    assert np.asarray(tokens).dtype == np.int32
+    np.testing.assert_array_equal(
+        np.asarray(tokens), greedy_by_hand(model, prompt, 9,
+                                           model.segment_length))
+    np.testing.assert_array_equal(
+        np.asarray(model.generate(prompt, 9, sampler="greedy",
+                                  segment_length=5)),
+        greedy_by_hand(model, prompt, 9, 5))
+
+
+def test_the_token_loop_is_traced_once_whatever_the_token_count():
+    """One trace of the Python step per compiled loop: the tokens come
+    from one compiled while loop, not from a Python call per token."""
+    model = small_lm(vocab_size=256)
+    prompt = random_ids(2, 6, vocab=256, seed=1)
+    loop = loop_of(model)
+    model.generate(prompt, 3, sampler="top_k", seed=0)
+    assert loop.step_traces == 1
+    model.generate(prompt, 40, sampler="top_k", seed=0)
+    assert loop.step_traces == 2  # a new buffer size, traced once
+    model.generate(prompt, 40, sampler="top_k", seed=5)
+    model.generate(prompt, 40, sampler=samplers.TopKSampler(), seed=1)
+    assert loop.step_traces == 2
+
+
+def test_model_generate_is_seeded_and_continues_from_its_state():
+    model = small_lm(Placement("all", None, 32, 32), vocab_size=256)
+    prompt = random_ids(2, 7, vocab=256, seed=2)
+    sampler = samplers.TopPSampler(p=0.9, seed=4)
+    first = np.asarray(model.generate(prompt, 8, sampler=sampler))
+    np.testing.assert_array_equal(
+        first, np.asarray(model.generate(prompt, 8, sampler=sampler)))
+    assert not np.array_equal(
+        first, np.asarray(model.generate(prompt, 8, sampler=sampler,
+                                         seed=5)))
+    # With memory for the whole text, continuing from the returned state
+    # reads as the whole text read at once.
+    tokens, state = model.generate(prompt, 4, sampler="greedy",
+                                   return_state=True)
+    more = random_ids(2, 3, vocab=256, seed=3)
+    continued = model.generate({"token_ids": more, "state": state}, 5,
+                               sampler="greedy")
+    whole = np.concatenate([prompt, np.asarray(tokens), more], axis=1)
+    np.testing.assert_array_equal(
+        np.asarray(continued), greedy_by_hand(model, whole, 5, 64))
+
+
+def test_the_export_generate_signature_equals_model_generate(byte_model):
+    model, path = byte_model
+    loaded = tf.saved_model.load(path)
+    assert "generate" in read_metadata(loaded)["signatures"]
+    prompt = random_ids(2, 9, vocab=256, seed=4)
+    settings = [(samplers.GreedySampler(), 0.0, 0, 1.0),
+                (samplers.TopKSampler(k=7, seed=3), 1.0, 7, 1.0),
+                (samplers.TopPSampler(p=0.8, temperature=0.7, seed=3), 0.7,
+                 0, 0.8)]
+    for sampler, temperature, top_k, top_p in settings:
+        outputs = loaded.signatures["generate"](
+            token_ids=tf.constant(prompt), max_new_tokens=tf.constant(7),
+            temperature=tf.constant(temperature), top_k=tf.constant(top_k),
+            top_p=tf.constant(top_p), seed=tf.constant(3))
+        tokens, state = model.generate(prompt, 7, sampler=sampler, seed=3,
+                                       return_state=True)
+        np.testing.assert_array_equal(outputs["new_token_ids"].numpy(),
+                                      np.asarray(tokens))
+    for name, value in state.items():
+        np.testing.assert_allclose(outputs[name].numpy(), np.asarray(value),
+                                   atol=1e-5)
+
+
+def test_an_export_without_its_generate_signature_steps_per_token(
+        byte_model):
+    """Another prompt segment than the export's takes the per-token
+    signature loop older exports use: the same tokens."""
+    model, path = byte_model
+    loaded = tf.saved_model.load(path)
+    prompt = random_ids(2, 9, vocab=256, seed=8)
+    for kwargs in [dict(temperature=0), dict(top_k=9, seed=2),
+                   dict(top_p=0.7, temperature=0.8, seed=1)]:
+        np.testing.assert_array_equal(
+            generate(loaded, prompt, 6, segment_length=3, **kwargs),
+            generate(model, prompt, 6, segment_length=3, **kwargs))
+
+
+def test_the_export_generates_with_tensorflow_alone(byte_model, tmp_path):
+    model, path = byte_model
+    prompt = random_ids(2, 9, vocab=256, seed=4)
+    np.save(tmp_path / "ids.npy", prompt)
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tests", "generate_consumer.py"),
+         path, str(tmp_path / "ids.npy"), str(tmp_path / "out.npz")],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    outputs = np.load(tmp_path / "out.npz")
+    assert outputs["keras_lrm_blocked"]
+    np.testing.assert_array_equal(
+        outputs["new_token_ids"],
+        np.asarray(model.generate(prompt, 6, sampler="greedy")))
+    assert outputs["filled"].tolist() == [15, 15]
+
+
+def test_sampler_argument_of_generate(byte_model):
+    model, path = byte_model
+    prompt = random_ids(2, 5, vocab=256, seed=2)
+    np.testing.assert_array_equal(
+        generate(model, prompt, 5, sampler=samplers.TopKSampler(k=5),
+                 seed=4),
+        generate(model, prompt, 5, top_k=5, seed=4))
+    np.testing.assert_array_equal(
+        generate(path, prompt, 5, sampler="greedy"),
+        generate(model, prompt, 5, temperature=0))
 
 
 def test_word_prompt_is_continued_on_its_line(monkeypatch):
