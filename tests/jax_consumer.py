@@ -82,7 +82,7 @@ def fused_logits(model, ids):
     checks the path's math under JAX; the kernel needs a GPU
     (bench/accelerator.py checks it there).
     """
-    from keras_lrm.layers import memory_attention
+    from keras_lrm.layers import fused_attention
     calls = []
     fused_op = keras.ops.dot_product_attention
 
@@ -90,7 +90,7 @@ def fused_logits(model, ids):
         calls.append(flash_attention)
         return fused_op(*args, flash_attention=False, **kwargs)
 
-    memory_attention.fused_attention_available = lambda *args: True
+    fused_attention.fused_attention_available = lambda *args: True
     keras.ops.dot_product_attention = dot_product_attention
     clone = keras_lrm.models.MemoryTransformerLM.from_config(
         model.get_config())

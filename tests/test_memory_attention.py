@@ -121,7 +121,7 @@ def test_config_round_trip_gives_same_outputs():
 @pytest.fixture
 def fused_on_cpu(monkeypatch):
     """Takes the fused path here, its op run by Keras without a kernel."""
-    from keras_lrm.layers import memory_attention
+    from keras_lrm.layers import fused_attention
     calls = []
     fused_op = keras.ops.dot_product_attention
 
@@ -129,7 +129,7 @@ def fused_on_cpu(monkeypatch):
         calls.append(flash_attention)
         return fused_op(*args, flash_attention=False, **kwargs)
 
-    monkeypatch.setattr(memory_attention, "fused_attention_available",
+    monkeypatch.setattr(fused_attention, "fused_attention_available",
                         lambda *args: True)
     monkeypatch.setattr(keras.ops, "dot_product_attention",
                         dot_product_attention)

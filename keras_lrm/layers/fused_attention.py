@@ -15,6 +15,7 @@ Only that one place can run it with a bias, so this module says where:
 """
 
 import keras
+from keras import ops
 
 HALF_DTYPES = ("float16", "bfloat16")
 
@@ -62,3 +63,65 @@ def fused_attention_available(compute_dtype, key_dim, num_queries,
             (memory_rows + num_queries) % 2:
         return False
     return _cuda_device_ok()
+
+
+def check_flash_attention(flash_attention, attention_dropout, plain,
+                          class_name):
+    """Raises `ValueError` for a `flash_attention` argument that cannot
+    hold: not None/True/False, True in a variant of the attention's seams
+    (`plain` False), or True with attention dropout."""
+    if flash_attention is not None and \
+            not isinstance(flash_attention, bool):
+        raise ValueError(
+            "`flash_attention` must be None, True or False. Received: "
+            f"flash_attention={flash_attention!r}"
+        )
+    if flash_attention and not plain:
+        raise ValueError(
+            "`flash_attention` cannot be True in a variant that "
+            "overrides `adjust_scores` or `adjust_probabilities` "
+            f"({class_name}): the fused kernel forms no scores to adjust. "
+            "Use flash_attention=None or False. Received: "
+            "flash_attention=True"
+        )
+    if flash_attention and attention_dropout > 0:
+        raise ValueError(
+            "`flash_attention` cannot be True with attention dropout "
+            "(the fused kernel has none); use attention_dropout=0 or "
+            "flash_attention=None. Received: flash_attention=True, "
+            f"attention_dropout={attention_dropout}"
+        )
+
+
+def use_fused_kernel(layer, num_queries, memory_rows):
+    """Whether `layer` (a `MemoryAttention`) can run these shapes fused
+    here; with `flash_attention=True` where it cannot, a `ValueError`
+    naming what is missing."""
+    available = fused_attention_available(
+        layer.compute_dtype, layer.key_dim, num_queries, memory_rows)
+    if layer.flash_attention and not available:
+        raise ValueError(
+            f"`flash_attention=True` in layer '{layer.name}' needs "
+            f"{requirements()}. Received: backend="
+            f"{keras.backend.backend()}, compute dtype="
+            f"{layer.compute_dtype}, key_dim={layer.key_dim}, segment "
+            f"length={num_queries}, memory_length={memory_rows}"
+        )
+    return available
+
+
+def fused_relative_attention(offset, keys, values, position, mask, key_dim,
+                             compute_dtype):
+    """Attention output `(batch, T, heads, key_dim)` from one fused op.
+
+    The default scores of `MemoryAttention`: the content product is the
+    kernel's `q . k` (`offset`: queries plus the content bias), the
+    shifted position term `(batch, heads, T, K)` and the mask
+    `(batch or 1, T, K)` its additive `bias`.
+    """
+    scale = 1.0 / key_dim ** 0.5
+    # The bias stays in the compute dtype: -1e9 would be -inf in float16.
+    masked = -3e4 if compute_dtype == "float16" else -1e9
+    bias = ops.where(mask[:, None], position * scale, masked)
+    return ops.dot_product_attention(
+        offset, keys, values, bias=bias, scale=scale, flash_attention=True)

@@ -18,8 +18,9 @@ from keras_lrm.layers.attention_terms import last_rows
 from keras_lrm.layers.attention_terms import memory_scores
 from keras_lrm.layers.attention_terms import memory_values
 from keras_lrm.layers.attention_terms import position_term
-from keras_lrm.layers.fused_attention import fused_attention_available
-from keras_lrm.layers.fused_attention import requirements
+from keras_lrm.layers.fused_attention import check_flash_attention
+from keras_lrm.layers.fused_attention import fused_relative_attention
+from keras_lrm.layers.fused_attention import use_fused_kernel
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.layers.softmax_attention import key_softmax
@@ -132,12 +133,6 @@ class MemoryAttention(keras.layers.Layer):
                     f"`{name}` must be True or False. Received: "
                     f"{name}={value!r}"
                 )
-        if flash_attention is not None and \
-                not isinstance(flash_attention, bool):
-            raise ValueError(
-                "`flash_attention` must be None, True or False. Received: "
-                f"flash_attention={flash_attention!r}"
-            )
         if hasattr(type(self), "attention_scores"):
             # The seam before `adjust_scores`: ignoring an override of it
             # would silently compute the plain attention.
@@ -148,21 +143,8 @@ class MemoryAttention(keras.layers.Layer):
                 "`adjust_probabilities(probs, mask)`) instead, which every "
                 "path calls."
             )
-        if flash_attention and not self._plain_attention():
-            raise ValueError(
-                "`flash_attention` cannot be True in a variant that "
-                f"overrides `adjust_scores` or `adjust_probabilities` "
-                f"({type(self).__name__}): the fused kernel forms no scores "
-                "to adjust. Use flash_attention=None or False. Received: "
-                "flash_attention=True"
-            )
-        if flash_attention and attention_dropout > 0:
-            raise ValueError(
-                "`flash_attention` cannot be True with attention dropout "
-                "(the fused kernel has none); use attention_dropout=0 or "
-                "flash_attention=None. Received: flash_attention=True, "
-                f"attention_dropout={attention_dropout}"
-            )
+        check_flash_attention(flash_attention, attention_dropout,
+                              self._plain_attention(), type(self).__name__)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.memory_length = memory_length
@@ -352,38 +334,13 @@ class MemoryAttention(keras.layers.Layer):
     def _use_fused(self, num_queries, memory_rows, training):
         if not self._allow_fused or not self._plain_attention():
             return False
-        available = fused_attention_available(
-            self.compute_dtype, self.key_dim, num_queries, memory_rows)
-        if self.flash_attention and not available:
-            raise ValueError(
-                f"`flash_attention=True` in layer '{self.name}' needs "
-                f"{requirements()}. Received: backend="
-                f"{keras.backend.backend()}, compute dtype="
-                f"{self.compute_dtype}, key_dim={self.key_dim}, segment "
-                f"length={num_queries}, memory_length={memory_rows}"
-            )
         dropout_active = bool(training) and self.attention_dropout > 0
-        return available and not dropout_active
+        return use_fused_kernel(self, num_queries, memory_rows) and \
+            not dropout_active
 
     def _plain_attention(self):
         return self._is_default("adjust_scores") and \
             self._is_default("adjust_probabilities")
-
-    def _fused_attention(self, query, keys, values, position, mask):
-        """Attention output `(batch, T, heads, key_dim)` from one fused op.
-
-        The default scores (`_scores` with the default seams): the content
-        product is the kernel's `q . k` (queries offset by `u`), the
-        shifted position term `(batch, heads, T, K)` and the mask its
-        additive `bias`.
-        """
-        scale = 1.0 / self.key_dim ** 0.5
-        # The bias stays in the compute dtype: -1e9 would be -inf in float16.
-        masked = -3e4 if self.compute_dtype == "float16" else _MASK_VALUE
-        bias = ops.where(mask[:, None], position * scale, masked)
-        return ops.dot_product_attention(
-            query + self.content_bias, keys, values, bias=bias, scale=scale,
-            flash_attention=True)
 
     def _project(self, inputs, memory_rows, position_encoding):
         """Queries, keys, values `(batch, T, heads, key_dim)` and table."""
@@ -487,7 +444,9 @@ class MemoryAttention(keras.layers.Layer):
         as states: fused, projected, or through the queries."""
         if fused:
             keys, values = self._join_memory(keys, values, memory, None)
-            return self._fused_attention(query, keys, values, position, mask)
+            return fused_relative_attention(
+                query + self.content_bias, keys, values, position, mask,
+                self.key_dim, self.compute_dtype)
         # The products here take keys and values head-major, each part
         # transposed as it is joined (one pass, where joining first and
         # transposing after is two).
