@@ -19,7 +19,8 @@ from keras_lrm.version import __version__
 # instructions) stay off stderr; everything else it says is shown.
 quiet.quiet_tensorflow_start_up()
 
-__all__ = ["Placement", "generate", "layers", "models", "__version__"]
+__all__ = ["Placement", "generate", "layers", "models", "samplers",
+           "__version__"]
 
 
 # The layers and models load with the package, as Keras users expect: that
@@ -31,10 +32,11 @@ __all__ = ["Placement", "generate", "layers", "models", "__version__"]
 if not os.environ.get("KERAS_LRM_DEFER_IMPORTS"):
     from keras_lrm import layers  # noqa: E402
     from keras_lrm import models  # noqa: E402
+    from keras_lrm import samplers  # noqa: E402
     from keras_lrm.placement import Placement  # noqa: E402
 
 _LAZY_MODULES = ("data", "distribute", "export", "layers", "metrics",
-                 "models", "training", "tuning")
+                 "models", "samplers", "training", "tuning")
 
 
 def __getattr__(name):
