@@ -22,33 +22,35 @@ Work: 6 layers, d_model 256, 4 heads x 64, d_ff 1024, segment 128, batch 8,
 vocab 256, tied softmax, dropout 0, Adam, fp32, memory carried step to step.
 
 Writes bench/results/<stamp>.json and regenerates docs/benchmarks.md and
-docs/benchmarks.png (report.py) from it.
-usage: bench/.venv-peers/bin/python bench/driver.py --quick         (~10 min)
-       bench/.venv-peers/bin/python bench/driver.py --groups mem512,mem128,rr
+docs/benchmarks.png (bench/report.py) from it. Every worker runs as a module
+of this package, `python -m bench.<worker>`, from the repository root.
+usage: bench/.venv-peers/bin/python -m bench run --quick          (~10 min)
+       bench/.venv-peers/bin/python -m bench run --groups mem512,mem128,rr
 Env: PEERS_VENV (python with TF + peers), PEERS_TORCH (torch python).
 """
 import argparse
-import hashlib
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import time
+
+from bench import flops
+from bench import interleave as il
+from bench import records
+from bench import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = os.path.join(HERE, "peers")
-sys.path.insert(0, HERE)
-import flops  # noqa: E402
-import interleave as il  # noqa: E402
 
-TFPY = os.environ.get("PEERS_VENV", os.path.join(HERE, ".venv-peers/bin/python"))
-TORCHPY = os.environ.get("PEERS_TORCH", os.path.join(HERE, ".venv-torch/bin/python"))
+TFPY = os.environ.get("PEERS_VENV",
+                      os.path.join(HERE, ".venv-peers/bin/python"))
+TORCHPY = os.environ.get("PEERS_TORCH",
+                         os.path.join(HERE, ".venv-torch/bin/python"))
 TORCH_TXL = os.path.join(PEERS, "peer_torch_txl.py")
 GROUPS = ("mem512", "mem128", "rr", "table1", "stream", "modes512", "modes128")
 # TensorFlow's auto-clustering restricted to element-wise ("FUSIBLE") ops:
@@ -63,39 +65,42 @@ QUICK = {"keras_lrm_all512_xla", "keras_lrm_all128_xla", "tfmg_txl_xla",
          "keras_lrm_rr64_xla", "keras_lrm_rr128_xla", "keras_lrm12_long12_xla",
          "keras_lrm12_long2_xla", "keras_lrm_eval_all512_xla",
          "keras_lrm_eval_rr64_xla", "keras_lrm_generate_rr64_xla",
-         "keras_lrm_eval_all512_cache_xla", "keras_lrm_generate_rr64_cache_xla",
-         "mm_tf_xla_2048"}
+         "keras_lrm_eval_all512_cache_xla",
+         "keras_lrm_generate_rr64_cache_xla", "mm_tf_xla_2048"}
 
 
 def peer(name, script, *args, role="peer", py=TFPY):
+    module = "bench.peers." + script.removesuffix(".py")
     return {"name": name, "role": role,
-            "cmd": [py, os.path.join(PEERS, script), *map(str, args)]}
+            "cmd": [py, "-m", module, *map(str, args)]}
 
 
 def lrm(name, *args, role="lrm"):
     return {"name": name, "role": role,
-            "cmd": [TFPY, os.path.join(HERE, "keras_lrm_worker.py"),
-                    "--name", name, *map(str, args)]}
+            "cmd": [TFPY, "-m", "bench.keras_lrm_worker", "--name", name,
+                    *map(str, args)]}
 
 
 def products_only(label, *args):
     """The step's matrix products alone, XLA and TensorFlow kernels
-    (products_worker.py): the ceiling a full step's ratio is read against."""
+    (bench/products.py): the ceiling a full step's ratio is read against."""
     return [{"name": f"products_only_{label}_{mode}", "role": "ceiling",
-             "cmd": [TFPY, os.path.join(HERE, "products_worker.py"), "--name",
+             "cmd": [TFPY, "-m", "bench.products", "--name",
                      f"products_only_{label}_{mode}", "--jit", jit,
                      *map(str, args)]}
             for mode, jit in (("xla", "1"), ("graph", "0"))]
 
 
 def memory_peers(mem, graph):
-    s = [peer("tfmg_txl_xla", "peer_tfmg_txl.py", "--jit", 1, "--mem_len", mem),
+    s = [peer("tfmg_txl_xla", "peer_tfmg_txl.py", "--jit", 1, "--mem_len",
+              mem),
          peer("kerashub_xlnet_xla", "peer_kerashub_xlnet.py", "--jit", 1,
               "--mem_len", mem)]
     if graph:
-        s += [peer("tfmg_txl_graph", "peer_tfmg_txl.py", "--jit", 0, "--mem_len", mem),
-              peer("kerashub_xlnet_graph", "peer_kerashub_xlnet.py", "--jit", 0,
-                   "--mem_len", mem)]
+        s += [peer("tfmg_txl_graph", "peer_tfmg_txl.py", "--jit", 0,
+                   "--mem_len", mem),
+              peer("kerashub_xlnet_graph", "peer_kerashub_xlnet.py",
+                   "--jit", 0, "--mem_len", mem)]
     if os.path.exists(TORCH_TXL):
         s.append(peer("torch_txl_ref", "peer_torch_txl.py", "--mem_len", mem,
                       py=TORCHPY))
@@ -118,8 +123,8 @@ def group_specs(group):
         s = [lrm(f"keras_lrm_all{m}_xla", "--mem", m, "--jit", 1),
              lrm(f"keras_lrm_all{m}_graph", "--mem", m, "--jit", 0)]
         s += memory_peers(m, graph=True)
-        s.append(peer("keras_plain_nomem_xla", "peer_keras_plain.py", "--jit", 1,
-                      role="baseline"))
+        s.append(peer("keras_plain_nomem_xla", "peer_keras_plain.py",
+                      "--jit", 1, role="baseline"))
         s += products_only(f"all{m}", "--mem", m)
         if m == 512:
             s += products_only("plain_nomem", "--mem", 0, "--no_relative")
@@ -128,7 +133,8 @@ def group_specs(group):
              for k, v in RR.items()]
         # Graph-mode peers too: on some hosts they beat the XLA ones, and
         # the goal is against the fastest peer.
-        s += [lrm("keras_lrm_all512_xla", "--mem", 512)] + memory_peers(512, True)
+        s += [lrm("keras_lrm_all512_xla", "--mem", 512)]
+        s += memory_peers(512, True)
         for k, v in RR.items():
             s += products_only(k, "--lengths", ",".join(map(str, v)))
     elif group == "table1":
@@ -162,7 +168,8 @@ def with_xla_dump(spec, log_dir):
     if "TF_XLA_FLAGS" in spec.get("env", {}):
         return spec
     dump = os.path.join(log_dir, "xla", spec["name"])
-    flags = os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={dump} --xla_dump_hlo_as_text"
+    flags = (os.environ.get("XLA_FLAGS", "")
+             + f" --xla_dump_to={dump} --xla_dump_hlo_as_text")
     return dict(spec, env=dict(spec.get("env", {}), XLA_FLAGS=flags.strip()),
                 dump=dump)
 
@@ -178,8 +185,10 @@ def xla_memory(dump):
             continue
         with open(os.path.join(dump, f)) as fh:
             text = fh.read()
-        sizes = [int(m) for m in re.findall(r"^allocation \d+: size (\d+)", text, re.M)]
-        temp = re.search(r"^allocation \d+: size (\d+), preallocated-temp", text, re.M)
+        sizes = [int(m) for m in
+                 re.findall(r"^allocation \d+: size (\d+)", text, re.M)]
+        temp = re.search(
+            r"^allocation \d+: size (\d+), preallocated-temp", text, re.M)
         total = sum(sizes) / 2**20
         if best is None or total > best["xla_total_mb"]:
             best = {"xla_total_mb": total,
@@ -213,7 +222,8 @@ def summarise(group, workers, wall_s):
     for w in workers:
         d = {"role": w.spec["role"], "cmd": shlex.join(w.spec["cmd"][1:])}
         if set(w.spec.get("env", {})) - {"XLA_FLAGS"}:
-            d["env"] = {k: v for k, v in w.spec["env"].items() if k != "XLA_FLAGS"}
+            d["env"] = {k: v for k, v in w.spec["env"].items()
+                        if k != "XLA_FLAGS"}
         if w.dead:
             out["workers"][w.name] = dict(d, error=w.dead, info=w.info)
             continue
@@ -225,14 +235,17 @@ def summarise(group, workers, wall_s):
                  peak_rss_warm_mb=w.rss_warm and w.rss_warm["peak_rss_mb"],
                  peak_rss_steps_mb=w.rss_end and w.rss_end["hwm_mb"],
                  rss_after_build_mb=w.info.get("rss_after_build_mb"),
-                 xla_memory=xla_memory(w.spec["dump"]) if "dump" in w.spec else None)
+                 xla_memory=(xla_memory(w.spec["dump"])
+                             if "dump" in w.spec else None))
         if w.spec["role"] == "mm":
             d["gflops"] = w.info["flops_per_step"] / med / 1e9
         else:
             mode = w.info.get("mode", "train")
-            toks = w.info.get("tokens_per_step", w.info["batch"] * w.info["tgt_len"])
+            toks = w.info.get("tokens_per_step",
+                              w.info["batch"] * w.info["tgt_len"])
             f_tok = model_flops(w.info, mode)
-            d.update(mode=mode, tokens_per_s=toks / med, model_flops_per_token=f_tok,
+            d.update(mode=mode, tokens_per_s=toks / med,
+                     model_flops_per_token=f_tok,
                      achieved_gflops=toks / med * f_tok / 1e9)
             if peak:
                 d["mfu"] = toks / med * f_tok / peak
@@ -254,38 +267,12 @@ def table1_ratios(res):
             if w.spec["role"] == "lrm" and not w.dead}
 
 
-def machine():
-    def first(path, key):
-        try:
-            with open(path) as f:
-                return next((ln.split(":", 1)[1].strip() for ln in f
-                             if ln.startswith(key)), "?")
-        except OSError:
-            return "?"
-    return {"cpu_model": first("/proc/cpuinfo", "model name"),
-            "cores": os.cpu_count(), "mem_total": first("/proc/meminfo", "MemTotal"),
-            "kernel": platform.release(), "python": platform.python_version()}
-
-
-def git_state():
-    def git(*a):
-        r = subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True)
-        return r.stdout.strip()
-    digest = hashlib.sha256()
-    for d, _, files in sorted(os.walk(os.path.join(ROOT, "keras_lrm"))):
-        for f in sorted(x for x in files if x.endswith(".py")):
-            with open(os.path.join(d, f), "rb") as fh:
-                digest.update(f.encode() + fh.read())
-    return {"commit": git("rev-parse", "HEAD"),
-            "keras_lrm_uncommitted": git("status", "--porcelain", "--", "keras_lrm").splitlines(),
-            "keras_lrm_sha256": digest.hexdigest()[:16]}
-
-
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--groups", default="mem512,mem128,rr,table1,stream")
     p.add_argument("--quick", action="store_true",
-                   help="1 round of 1 step, 2 warm-up steps, the QUICK workers only")
+                   help="1 round of 1 step, 2 warm-up steps, the QUICK "
+                        "workers only")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--warm", type=int, default=5)
@@ -293,8 +280,11 @@ def main():
     p.add_argument("--retries", type=int, default=2)
     p.add_argument("--only", default="", help="comma list of worker names")
     p.add_argument("--merge", nargs="*", default=[],
-                   help="earlier result JSONs whose other groups the report keeps")
+                   help="earlier result JSONs whose other groups the "
+                        "report keeps")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--no_report", action="store_true",
+                   help="leave docs/benchmarks.md alone (smoke checks)")
     a = p.parse_args()
     if a.quick:
         a.rounds, a.steps, a.warm, a.quiet_wait, a.retries = 1, 1, 2, 5.0, 0
@@ -309,10 +299,12 @@ def main():
                KERAS_BACKEND="tensorflow")
     run = {"stamp": stamp, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "command": shlex.join([os.path.relpath(sys.executable, ROOT),
-                                  os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
+                                  "-m", "bench", "run"] + sys.argv[1:]),
            "settings": {k: getattr(a, k) for k in
-                        ("quick", "rounds", "steps", "warm", "quiet_wait", "retries")},
-           "git": git_state(), "machine": machine(), "groups": []}
+                        ("quick", "rounds", "steps", "warm", "quiet_wait",
+                         "retries")},
+           "git": records.git_state(), "machine": records.machine(),
+           "groups": []}
     t_run = time.perf_counter()
     for g in groups:
         keep = set(a.only.split(",")) if a.only else QUICK if a.quick else None
@@ -334,8 +326,8 @@ def main():
     with open(path, "w") as f:
         json.dump(run, f, indent=1)
     print("wrote", path, f"({run['wall_s'] / 60:.1f} min)", flush=True)
-    import report
-    report.main(a.merge + [path])
+    if not a.no_report:
+        report.main(a.merge + [path])
 
 
 if __name__ == "__main__":

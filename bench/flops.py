@@ -1,5 +1,6 @@
-# Extended from the company peer-benchmark harness (shared/bench/peers/flops.py,
-# 2026-11-22): per-layer memory lengths (`mem_lens`), Table 1 ratios.
+# Extended from the company peer-benchmark harness
+# (shared/bench/peers/flops.py, 2026-11-22): per-layer memory lengths
+# (`mem_lens`), Table 1 ratios.
 """Model FLOPs per token for a Transformer-XL-style memory transformer.
 
 Counts 2 FLOPs per multiply-add of the dense math the *model* needs (not what a
@@ -24,8 +25,8 @@ With mem=0 and no relative term this is the plain transformer (peer d).
 `mem_lens` gives every layer its own memory length (Rae & Razavi placements);
 the memory length M of a layer only changes its attention terms.
 
-usage: python3 bench/flops.py                 (6 layers, mem 512 / 128 / 0)
-       python3 bench/flops.py --table1        (12 layers, 0..12 long memories)
+usage: python -m bench flops             (6 layers, mem 512 / 128 / 0)
+       python -m bench flops --table1    (12 layers, 0..12 long memories)
 """
 import argparse
 import json

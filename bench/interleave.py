@@ -1,5 +1,6 @@
-# Adapted from the company peer-benchmark harness (shared/bench/peers/driver.py,
-# 2026-11-22): its worker processes, idle wait and interleaved rounds.
+# Adapted from the company peer-benchmark harness
+# (shared/bench/peers/driver.py, 2026-11-22): its worker processes, idle
+# wait and interleaved rounds.
 """Runs harness workers interleaved round-robin on a quiet machine (stdlib).
 
 One process per worker, built and warmed one at a time; then R rounds in
@@ -17,6 +18,8 @@ import statistics
 import subprocess
 import time
 
+# Workers run as modules (`python -m bench...`) from the repository root.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 FOREIGN_MAX = 0.05
@@ -60,10 +63,10 @@ class Worker:
         self.name = spec["name"]
         self.err = open(os.path.join(log_dir, self.name + ".stderr"), "w")
         self.t0 = time.perf_counter()
-        self.p = subprocess.Popen(spec["cmd"], cwd=os.path.dirname(spec["cmd"][1]),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=self.err, text=True,
-                                  env=dict(env, **spec.get("env", {})))
+        self.p = subprocess.Popen(
+            spec["cmd"], cwd=spec.get("cwd", ROOT), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.err, text=True,
+            env=dict(env, **spec.get("env", {})))
         self.info, self.dead = None, None
         self.times, self.rounds, self.foreign, self.attempts = [], [], [], []
         self.warm, self.losses = [], []
@@ -84,10 +87,11 @@ class Worker:
         self.p.stdin.flush()
         return self.read()
 
-    def guard(self, fn):
-        """Runs fn(); a failure marks the worker dead instead of the run."""
+    def guard(self, fn, *args):
+        """Runs fn(*args); a failure marks the worker dead instead of the
+        run."""
         try:
-            return fn()
+            return fn(*args)
         except Exception as e:  # noqa: BLE001 (a dead worker, any reason)
             self.dead = str(e)
             print(f"  {self.name}: FAILED {e}", flush=True)
@@ -113,20 +117,22 @@ def start(specs, log_dir, env):
         info = w.guard(w.read)
         if info is not None:
             w.info = dict(info, startup_s=time.perf_counter() - w.t0)
-            print(f"  {w.name}: ready in {w.info['startup_s']:.1f}s", flush=True)
+            print(f"  {w.name}: ready in {w.info['startup_s']:.1f}s",
+                  flush=True)
         workers.append(w)
     return workers
 
 
 def warm_up(workers, n):
     for w in [w for w in workers if not w.dead]:
-        r = w.guard(lambda: w.cmd(f"warm {n}"))
+        r = w.guard(w.cmd, f"warm {n}")
         if r is None:
             continue
         w.warm = r["times"]
-        w.rss_warm = w.guard(lambda: w.cmd("rss"))
-        w.guard(lambda: w.cmd("reset_peak"))
-        print(f"  {w.name}: warm {['%.2f' % t for t in w.warm]}", flush=True)
+        w.rss_warm = w.guard(w.cmd, "rss")
+        w.guard(w.cmd, "reset_peak")
+        print(f"  {w.name}: warm {['%.2f' % t for t in w.warm]}",
+              flush=True)
 
 
 def measure(w, steps, settle, quiet_wait, retries):
@@ -158,12 +164,13 @@ def run_rounds(workers, rounds, steps, settle=0.3, quiet_wait=20.0, retries=2):
             order = order[::-1]
         for w in order:
             if not w.dead:
-                w.guard(lambda: measure(w, steps, settle, quiet_wait, retries))
-        print(f"  round {r + 1}/{rounds} done; foreign load "
-              f"{['%.2f' % w.foreign[-1] for w in live if w.foreign]}", flush=True)
+                w.guard(measure, w, steps, settle, quiet_wait, retries)
+        loads = ['%.2f' % w.foreign[-1] for w in live if w.foreign]
+        print(f"  round {r + 1}/{rounds} done; foreign load {loads}",
+              flush=True)
     for w in live:
         if not w.dead:
-            w.rss_end = w.guard(lambda: w.cmd("rss"))
+            w.rss_end = w.guard(w.cmd, "rss")
     for w in workers:
         w.close()
     return workers
@@ -172,7 +179,9 @@ def run_rounds(workers, rounds, steps, settle=0.3, quiet_wait=20.0, retries=2):
 def robust_median(w):
     """Median step time over clean rounds (>= 3 of them), else all steps."""
     clean = [r for r, f in zip(w.rounds, w.foreign) if f < FOREIGN_MAX]
-    return statistics.median(clean) if len(clean) >= 3 else statistics.median(w.times)
+    if len(clean) >= 3:
+        return statistics.median(clean)
+    return statistics.median(w.times)
 
 
 def paired_ratios(ref, w):

@@ -13,22 +13,24 @@ eval and generate take `--state cache` to carry the key/value cache
 (call_with_cache) instead of the memory state.
 Synthetic data as the peers (harness.synthetic_stream, 16 segments cycled).
 
-usage: python3 bench/keras_lrm_worker.py --mem 512 --standalone
-       python3 bench/keras_lrm_worker.py --lengths 64,64,64,64,64,512
-       python3 bench/keras_lrm_worker.py --num_layers 12 \
+`--keras_lrm DIR` imports keras_lrm from the checkout at DIR instead of
+this one (the A/B of two checkouts, bench/ab.py, runs this same worker on
+both sides this way).
+
+usage: python -m bench.keras_lrm_worker --mem 512 --standalone
+       python -m bench.keras_lrm_worker --lengths 64,64,64,64,64,512
+       python -m bench.keras_lrm_worker --num_layers 12 \
            --placement interleaved:2:512:128 --mode eval
 """
 import argparse
+import importlib.util
+import inspect
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-# This checkout's keras_lrm first, then the peers' harness.
-sys.path.insert(0, ROOT)
-sys.path.insert(1, os.path.join(HERE, "peers"))
+from bench.peers import harness
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import harness  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,7 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--lengths", default=None,
                    help="per-layer memory lengths, bottom first: 64,...,512")
     p.add_argument("--placement", default=None,
-                   help="policy:num_long:long:short, e.g. interleaved:2:512:128")
+                   help="policy:num_long:long:short, e.g. "
+                        "interleaved:2:512:128")
     p.add_argument("--jit", type=int, default=1)
     p.add_argument("--mode", choices=("train", "eval", "generate"),
                    default="train")
@@ -55,15 +58,59 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="label in the report")
+    p.add_argument("--keras_lrm", default=None, metavar="DIR",
+                   help="import keras_lrm from the checkout at DIR")
     p.add_argument("--standalone", action="store_true")
     p.add_argument("--warm", type=int, default=5)
     p.add_argument("--n", type=int, default=8)
     return p.parse_args(argv)
 
 
+def import_keras_lrm(root=None):
+    """keras_lrm from the checkout at `root` (default: the one on the
+    path). Loaded as the `keras_lrm` package before anything imports it,
+    so every `keras_lrm.*` import of the process resolves under `root`."""
+    if root is None or "keras_lrm" in sys.modules:
+        import keras_lrm
+        if root is not None and not keras_lrm.__file__.startswith(
+                os.path.abspath(root)):
+            raise SystemExit(f"--keras_lrm: keras_lrm was already imported "
+                             f"from {keras_lrm.__file__}")
+        return keras_lrm
+    package = os.path.join(os.path.abspath(root), "keras_lrm")
+    init = os.path.join(package, "__init__.py")
+    if not os.path.isfile(init):
+        raise SystemExit(f"--keras_lrm: no keras_lrm package under {root!r}")
+    spec = importlib.util.spec_from_file_location(
+        "keras_lrm", init, submodule_search_locations=[package])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["keras_lrm"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_model(args):
+    """The benchmark's `MemoryTransformerLM` (tied softmax, dropout 0)."""
+    import keras
+    keras_lrm = import_keras_lrm(args.keras_lrm)
+    keras.utils.set_random_seed(args.seed)
+    placement = placement_from(args)
+    kwargs = dict(vocab_size=args.vocab, num_layers=args.num_layers,
+                  d_model=args.d_model, num_heads=args.num_heads,
+                  d_ff=args.d_ff, segment_length=args.segment,
+                  dropout=0.0, tie_embeddings=True)
+    model_class = keras_lrm.models.MemoryTransformerLM
+    # Per-layer lengths go to `memory_lengths=` where the checkout has it;
+    # earlier checkouts took them as `placement=`.
+    if (isinstance(placement, list) and "memory_lengths"
+            in inspect.signature(model_class.__init__).parameters):
+        return model_class(memory_lengths=placement, **kwargs)
+    return model_class(placement=placement, **kwargs)
+
+
 def placement_from(args):
     """A Placement or a per-layer list; exactly one of the three flags."""
-    import keras_lrm
+    keras_lrm = import_keras_lrm(args.keras_lrm)
     given = [f for f in ("mem", "lengths", "placement")
              if getattr(args, f) is not None]
     if len(given) > 1:
@@ -84,10 +131,7 @@ def placement_from(args):
 def build_step(args, model, tf, keras):
     """Returns step() -> float, running one timed unit of work."""
     B, T = args.batch, args.segment
-    stream = harness.synthetic_stream(B, T, 16, args.vocab, args.seed)
-    segs = [(tf.constant(stream[:, i * T:(i + 1) * T], tf.int32),
-             tf.constant(stream[:, i * T + 1:(i + 1) * T + 1], tf.int32))
-            for i in range(16)]
+    segs = harness.tf_segments(tf, B, T, args.vocab, args.seed)
     jit = bool(args.jit)
 
     def loss_of(logits, y):
@@ -116,8 +160,8 @@ def build_step(args, model, tf, keras):
         @tf.function(jit_compile=jit)
         def run(token, memory):
             logits, new_memory = forward(token, memory)
-            return tf.argmax(logits[:, -1], -1, output_type=tf.int32)[:, None], \
-                new_memory
+            token = tf.argmax(logits[:, -1], -1, output_type=tf.int32)
+            return token[:, None], new_memory
 
     cached = args.state == "cache"
     initial = model.initial_cache(B) if cached else model.initial_memory(B)
@@ -146,25 +190,20 @@ def build_step(args, model, tf, keras):
 
 def main():
     args = parse_args()
-    import tensorflow as tf
-    import keras
-    import keras_lrm
-
-    keras.utils.set_random_seed(args.seed)
-    placement = placement_from(args)
-    model = keras_lrm.models.MemoryTransformerLM(
-        vocab_size=args.vocab, num_layers=args.num_layers,
-        d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
-        segment_length=args.segment, placement=placement, dropout=0.0,
-        tie_embeddings=True)
-    lengths = model.memory_lengths
     if args.mode == "train" and args.state == "cache":
         raise SystemExit("--state cache is for --mode eval or generate")
+    import keras
+    import tensorflow as tf
+
+    model = build_model(args)
+    keras_lrm = import_keras_lrm(args.keras_lrm)
+    lengths = list(model.memory_lengths)
     step = build_step(args, model, tf, keras)
     B, D = args.batch, args.d_model
     tokens = B * (args.gen_tokens if args.mode == "generate" else args.segment)
     info = dict(
-        peer=args.name or "keras_lrm_" + args.mode + ("_xla" if args.jit else "_graph"),
+        peer=args.name or (f"keras_lrm_{args.mode}_"
+                           + ("xla" if args.jit else "graph")),
         kind="keras_lrm", mode=args.mode, jit=args.jit,
         tf=tf.__version__, keras=keras.__version__,
         keras_lrm=keras_lrm.__version__, keras_lrm_path=keras_lrm.__file__,
@@ -176,10 +215,7 @@ def main():
         # fp32 rows (a key and a value per row in the cache) + `filled`
         memory_state_bytes=sum(B * m * D * 4 for m in lengths)
         * (2 if args.state == "cache" else 1) + B * 4)
-    if args.standalone:
-        harness.standalone(step, info, args.warm, args.n)
-    else:
-        harness.serve(step, info)
+    harness.main_loop(step, info, args)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ def _throughput(ax, groups):
     ax.barh(range(len(values)), values, color=colors)
     ax.set_yticks(range(len(values)), names, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("training tokens/s (blue keras_lrm, orange peers, gray no memory, "
-                  "green products only)")
+    ax.set_xlabel("training tokens/s (blue keras_lrm, orange peers, gray no "
+                  "memory, green products only)")
     ax.set_title("Training throughput, 6 layers")
 
 
@@ -30,7 +30,8 @@ def _table1(ax, g):
     for n in (0, 1, 2, 6, 12):
         d = g["workers"].get(f"keras_lrm12_long{n}_xla", {})
         if "tokens_per_s" in d:
-            pts.append((n, 1e6 / d["tokens_per_s"], d["model_flops_per_token"] / 1e6))
+            pts.append((n, 1e6 / d["tokens_per_s"],
+                        d["model_flops_per_token"] / 1e6))
     if not pts:
         return
     n, us, mf = zip(*pts)
@@ -75,7 +76,8 @@ def _stream(ax, g):
     for name, d in g["workers"].items():
         if "tokens_per_s" in d:
             mb = d["info"]["memory_state_bytes"] / 2**20
-            names.append(f"{name.replace('keras_lrm_', '')} ({mb:.1f} MB state)")
+            short = name.replace("keras_lrm_", "")
+            names.append(f"{short} ({mb:.1f} MB state)")
             values.append(d["tokens_per_s"])
     ax.barh(range(len(values)), values, color="tab:blue")
     ax.set_yticks(range(len(values)), names, fontsize=7)
@@ -105,7 +107,8 @@ def write(path, groups):
         return
     cols = min(2, len(draw))
     rows = (len(draw) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 5 * rows),
+                             squeeze=False)
     for ax, fn in zip(axes.flat, draw):
         fn(ax)
     for ax in list(axes.flat)[len(draw):]:

@@ -7,8 +7,8 @@ Prints the top entries as a share of the traced step time, and (with
 `--jit 1`) ties each XLA op to the TensorFlow op it was compiled from: XLA
 dumps its optimised HLO, whose `op_name` metadata names that op (e.g.
 `gradient_tape/.../attention_1/strided_slice_6/StridedSliceGrad`).
-usage: bench/.venv-peers/bin/python bench/profile_step.py --mem 512 --jit 1
-       bench/.venv-peers/bin/python bench/profile_step.py --mem 512 --jit 0
+usage: python -m bench.profile_step --mem 512 --jit 1
+       python -m bench.profile_step --mem 512 --jit 0
        ... --out bench/results/profile-<stamp>.json   (read by report.py)
 """
 import argparse
@@ -21,8 +21,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from bench import flops
+from bench import keras_lrm_worker as worker
+from bench import records
 
 
 def _hlo_dump_dir():
@@ -38,8 +39,6 @@ def _hlo_dump_dir():
     return path
 
 
-HLO_DUMP = _hlo_dump_dir()
-import keras_lrm_worker as worker  # noqa: E402 (sets sys.path, backend)
 
 # Profiler bookkeeping, not work: skip these event names.
 SKIP = re.compile(r"^(ThreadpoolListener|EagerExecute|EagerLocalExecute|"
@@ -117,15 +116,11 @@ def main():
                      help="also write the op-kind table as JSON here")
     mine, rest = own.parse_known_args()
     args = worker.parse_args(rest)
-    import tensorflow as tf
+    hlo_dump = _hlo_dump_dir()  # before TensorFlow loads
     import keras
-    import keras_lrm
+    import tensorflow as tf
 
-    keras.utils.set_random_seed(args.seed)
-    model = keras_lrm.models.MemoryTransformerLM(
-        vocab_size=args.vocab, num_layers=args.num_layers, d_model=args.d_model,
-        num_heads=args.num_heads, d_ff=args.d_ff, segment_length=args.segment,
-        placement=worker.placement_from(args), dropout=0.0, tie_embeddings=True)
+    model = worker.build_model(args)
     step = worker.build_step(args, model, tf, keras)
     for _ in range(args.warm):
         step()
@@ -142,16 +137,18 @@ def main():
         kinds[kind(name)] += sec
         events[name] += sec
     busy = sum(kinds.values())
-    print(f"{args.n} steps, {wall / args.n:.3f} s/step wall, {busy / args.n:.3f} "
-          f"s/step in traced ops (all threads); trace in {logdir}")
+    print(f"{args.n} steps, {wall / args.n:.3f} s/step wall, "
+          f"{busy / args.n:.3f} s/step in traced ops (all threads); trace in "
+          f"{logdir}")
     for title, table in (("op kind", kinds), ("op", events)):
         print(f"\n{'s/step':>8} {'% ops':>6}  {title}")
         for name, sec in table.most_common(mine.top):
-            print(f"{sec / args.n:8.4f} {100 * sec / busy:5.1f}%  {name[:100]}")
-    sources = by_source(totals, hlo_sources(HLO_DUMP), args.n)
+            print(f"{sec / args.n:8.4f} {100 * sec / busy:5.1f}%  "
+                  f"{name[:100]}")
+    sources = by_source(totals, hlo_sources(hlo_dump), args.n)
     if sources:
         print(f"\n{'s/step':>8} {'% ops':>6}  op kind, shape, TF op (all "
-              f"blocks; HLO in {HLO_DUMP})")
+              f"blocks; HLO in {hlo_dump})")
         for k, shape, src, sec in sources[:mine.top]:
             print(f"{sec:8.4f} {100 * sec * args.n / busy:5.1f}%  {k} "
                   f"{shape} {src[:90]}")
@@ -163,19 +160,17 @@ def main():
 def write_json(path, args, lengths, wall, busy, kinds, sources):
     """Per-step seconds by op kind, for bench/report.py."""
     import tensorflow as tf
-    import driver
-    import flops
     fwd = flops.fwd_flops_per_token(
         d_model=args.d_model, n_head=args.num_heads,
         d_head=args.d_model // args.num_heads, d_inner=args.d_ff,
         tgt_len=args.segment, batch=args.batch, vocab=args.vocab,
         mem_lens=lengths)[0]
     record = {
-        "command": " ".join(["bench/.venv-peers/bin/python"] + sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "command": " ".join(["python -m bench.profile_step"] + sys.argv[1:]),
+        "date": records.utc_now(),
         "tf": tf.__version__,
-        "machine": driver.machine(),
-        "git": driver.git_state(),
+        "machine": records.machine(),
+        "git": records.git_state(),
         "steps": args.n,
         "wall_s_per_step": wall / args.n,
         "busy_s_per_step": busy / args.n,
@@ -186,11 +181,111 @@ def write_json(path, args, lengths, wall, busy, kinds, sources):
         # [XLA op kind, shape, TF op it came from, s/step], largest first
         "sources_s_per_step": sources[:40],
     }
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, path)
-    print("wrote", path)
+    records.write_json(path, record)
+
+
+# The report's section (bench/report.py): XLA CPU op kinds (`kind` names)
+# by role.
+LAYOUT = "layout (transpose, copy, concat, pad, slice)"
+OP_ROLES = [
+    ("matrix products",
+     re.compile(r"(dot|gemm|matmul|conv|custom-call)", re.I)),
+    (LAYOUT,
+     re.compile(r"(transpose|copy|concat|pad|slice|reshape|bitcast)", re.I)),
+    ("fused element-wise and reductions",
+     re.compile(r"(fusion|reduce|select|exp|add|mul)", re.I))]
+
+
+def ceiling_note(g):
+    """The products-only worker's MFU, measured, where the group has it."""
+    d = g["workers"].get("products_only_all512_xla", {})
+    if not d.get("mfu"):
+        return ""
+    return (f" (op time summed over both threads counts overlapped work "
+            f"twice; measured directly, the products alone made "
+            f"{d['mfu']:.1%}, `products_only_all512_xla`)")
+
+
+def report_section(path, groups):
+    """What the time of one step goes to, and what that caps MFU at."""
+    with open(path) as f:
+        prof = json.load(f)
+    roles = {name: 0.0 for name, _ in OP_ROLES}
+    roles["other"] = 0.0
+    for kind, sec in prof["kinds_s_per_step"].items():
+        role = next((name for name, rx in OP_ROLES if rx.search(kind)),
+                    "other")
+        roles[role] += sec
+    busy, wall = prof["busy_s_per_step"], prof["wall_s_per_step"]
+    g, run = groups.get("mem512", (None, None))
+    ours_w = g["workers"].get("keras_lrm_all512_xla", {}) if g else {}
+    step = ours_w.get("median_step_s") or wall
+    out = [f"`{prof['command']}` ({prof['date']}, TF {prof['tf']}, "
+           f"{prof['steps']} steps traced; {wall:.3f} s/step with the "
+           f"profiler on, {step:.3f} s/step median without it in group "
+           f"mem512; memory lengths {prof['memory_lengths']}; file "
+           f"{os.path.relpath(path, records.ROOT)})."]
+    here = prof.get("machine", {}).get("cpu_model", "an unrecorded machine")
+    there = run["machine"]["cpu_model"] if run else None
+    if here != there:
+        # Shares carry over between similar CPUs, speeds do not.
+        out[0] += (f" Profiled on {here}; group mem512 ran on {there}: the "
+                   f"shares are applied to that run, not its speeds.")
+    out[0] += (" Op time summed over both threads, by role; the last column "
+               "splits the unprofiled step time by the same shares:")
+    out += ["", "| role | share of op time | ~ s of a step |",
+            "|---|---|---|"]
+    for role, sec in roles.items():
+        out.append(f"| {role} | {sec / busy:.1%} | {step * sec / busy:.3f} |")
+    top = sorted(prof["kinds_s_per_step"].items(), key=lambda kv: -kv[1])[:8]
+    out += ["", "Largest op kinds: " + ", ".join(
+        f"`{k}` {v / busy:.1%}" for k, v in top) + "."]
+    sources = prof.get("sources_s_per_step")
+    if sources:
+        out += ["", "Largest ops by the TensorFlow op XLA compiled them from "
+                "(the `op_name` of the optimised HLO; all blocks summed; "
+                "`backward:` = gradient ops; shape of the op's output):", "",
+                "| XLA op kind | shape | TensorFlow op | share of op time |",
+                "|---|---|---|---|"]
+        for kind, shape, src, sec in sources[:16]:
+            out.append(f"| `{kind}` | `{shape}` | `{src}` | "
+                       f"{sec / busy:.1%} |")
+    ours = g and g["workers"].get("keras_lrm_all512_xla", {}).get("mfu")
+    if ours:
+        out += mfu_reading(g, ours, roles, busy, sources)
+    return out
+
+
+def mfu_reading(g, ours, roles, busy, sources):
+    """What the profile's shares say about keras_lrm's MFU in group g."""
+    share = roles["matrix products"] / busy
+    peer = g["workers"].get(g.get("fastest_peer"), {})
+    plain = g["workers"].get("keras_plain_nomem_xla", {})
+    lay = roles[LAYOUT] / busy
+    tied = (" (the table above ties each op to the TensorFlow op it came "
+            "from)" if sources else " (XLA op names only, not tied to the "
+            "TensorFlow ops they came from)")
+    out = ["", f"Matrix products are {share:.0%} of the op time and layout "
+           f"work {lay:.0%}{tied}. keras_lrm_all512_xla reached {ours:.1%} "
+           f"MFU in group mem512; scaled by the products' share of the op "
+           f"time that would be at most ~{ours / share:.0%} MFU if every "
+           f"other op took no time{ceiling_note(g)}: the products themselves "
+           f"run below the best matmul rate of the run.", ""]
+    if peer.get("mfu"):
+        line = (f"1.3x the fastest peer ({g['fastest_peer']}, "
+                f"{peer['mfu']:.1%} MFU) means {1.3 * peer['mfu']:.1%} MFU")
+        if plain.get("mfu"):
+            line += (f"; the plain 6-layer transformer without memory "
+                     f"reaches {plain['mfu']:.1%} in the same run")
+        out += [line + ".", ""]
+    small = g.get("matmul_flops", {}).get("mm_tf_xla_1024x256x1024")
+    if small:
+        out.append(f"Matmul rates measured in that group: "
+                   f"{g['machine_peak_flops'] / 1e9:.1f} GFLOP/s at the best "
+                   f"shape, {small / 1e9:.1f} GFLOP/s for 1024 x 256 x 1024 "
+                   f"(this model's projection shape: batch x segment = 1024 "
+                   f"rows, d_model 256).")
+    return out
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-# Copied from the company peer-benchmark harness (shared/bench/peers/harness.py,
-# 2026-11-22); see bench/README.md for what was adapted.
+# Copied from the company peer-benchmark harness
+# (shared/bench/peers/harness.py, 2026-11-22); see bench/README.md for what
+# was adapted.
 """Tiny worker protocol shared by every peer benchmark.
 
 A worker builds its model, then answers one JSON line per command read from
@@ -11,11 +12,10 @@ stdin:
               later `rss` reports the peak of the steps after it only
               (added for keras_lrm: peak RSS after warm-up)
   quit
-The driver (driver.py) interleaves workers round-robin so that ratios between
-peers are measured under the same background load.
+The driver (bench/driver.py) interleaves workers round-robin so that ratios
+between peers are measured under the same background load.
 """
 import json
-import os
 import resource
 import sys
 import time
@@ -72,7 +72,8 @@ def serve(step, info, standalone_args=None):
                 loss = step()
                 times.append(time.perf_counter() - t0)
                 losses.append(loss)
-            out.write(json.dumps({"cmd": cmd, "times": times, "losses": losses}) + "\n")
+            out.write(json.dumps({"cmd": cmd, "times": times,
+                                  "losses": losses}) + "\n")
         elif cmd == "rss":
             out.write(json.dumps({"cmd": "rss", "peak_rss_mb": peak_rss_mb(),
                                   "rss_mb": current_rss_mb(),
@@ -91,13 +92,13 @@ def standalone(step, info, warm=5, n=8):
     """Run without the driver: python peer.py ... --standalone"""
     import statistics
     print(json.dumps(info), flush=True)
-    t0 = time.perf_counter()
     for i in range(warm):
         t = time.perf_counter()
         loss = step()
-        print(f"warm {i} {time.perf_counter() - t:.3f}s loss={loss:.4f}", flush=True)
+        print(f"warm {i} {time.perf_counter() - t:.3f}s loss={loss:.4f}",
+              flush=True)
     times = []
-    for i in range(n):
+    for _ in range(n):
         t = time.perf_counter()
         loss = step()
         times.append(time.perf_counter() - t)
@@ -106,6 +107,14 @@ def standalone(step, info, warm=5, n=8):
     print(json.dumps({"median_step_s": med, "tokens_per_s": toks / med,
                       "times": times, "loss": loss,
                       "peak_rss_mb": peak_rss_mb()}), flush=True)
+
+
+def main_loop(step, info, args):
+    """Serves `step` to the driver, or with `--standalone` times it alone."""
+    if args.standalone:
+        standalone(step, info, args.warm, args.n)
+    else:
+        serve(step, info)
 
 
 def common_argparser(desc):
@@ -132,4 +141,29 @@ def synthetic_stream(batch, tgt_len, n_seg, vocab, seed):
     """Deterministic random char-level stream, shape [n_seg+1 segments]."""
     import numpy as np
     rng = np.random.default_rng(seed)
-    return rng.integers(0, vocab, size=(batch, tgt_len * n_seg + 1), dtype=np.int64)
+    return rng.integers(0, vocab, size=(batch, tgt_len * n_seg + 1),
+                        dtype=np.int64)
+
+
+def tf_segments(tf, batch, tgt_len, vocab, seed):
+    """The synthetic stream as 16 (inputs, next-token labels) int32 segment
+    pairs, cycled by the training steps."""
+    stream = synthetic_stream(batch, tgt_len, 16, vocab, seed)
+    T = tgt_len
+    return [(tf.constant(stream[:, i * T:(i + 1) * T], tf.int32),
+             tf.constant(stream[:, i * T + 1:(i + 1) * T + 1], tf.int32))
+            for i in range(16)]
+
+
+def matmul_main(step, info):
+    """A matmul worker's standalone rate, or the protocol."""
+    if "--standalone" not in sys.argv[1:]:
+        serve(step, info)
+        return
+    for _ in range(3):
+        step()
+    t = time.perf_counter()
+    for _ in range(5):
+        step()
+    dt = (time.perf_counter() - t) / 5
+    print(info["peer"], f"{info['flops_per_step'] / dt / 1e9:.1f} GFLOP/s")

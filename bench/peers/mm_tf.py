@@ -1,16 +1,12 @@
-# Copied from the company peer-benchmark harness (shared/bench/peers/mm_tf.py,
-# 2026-11-22); see bench/README.md for what was adapted.
+# Copied from the company peer-benchmark harness
+# (shared/bench/peers/mm_tf.py, 2026-11-22); see bench/README.md for
+# what was adapted.
 """Matmul roofline worker, TensorFlow: C = A @ B, fp32, N x N x N (default
 2048), with XLA (jit_compile=True) or plain TF (oneDNN/Eigen kernel).
 One "step" = --reps matmuls, each forced to finish; the driver turns step time
 into GFLOP/s (2*N^3*reps / t).  Also a model-shaped case with --shape M,K,N.
 """
-import os
-import sys
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402
+from bench.peers import harness
 
 
 def main():
@@ -41,17 +37,7 @@ def main():
     info = dict(peer="mm_tf" + ("_xla" if args.jit else "") + f"_{m}x{k}x{n}",
                 tf=tf.__version__, flops_per_step=2.0 * m * k * n * args.reps,
                 batch=1, tgt_len=1, mem_len=0)
-    if args.standalone:
-        import time
-        for _ in range(3):
-            step()
-        t = time.perf_counter()
-        for _ in range(5):
-            step()
-        dt = (time.perf_counter() - t) / 5
-        print(info["peer"], f"{info['flops_per_step'] / dt / 1e9:.1f} GFLOP/s")
-    else:
-        harness.serve(step, info)
+    harness.matmul_main(step, info)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,9 @@
-# Copied from the company peer-benchmark harness (shared/bench/peers/mm_torch.py,
-# 2026-11-22); see bench/README.md for what was adapted.
+# Copied from the company peer-benchmark harness
+# (shared/bench/peers/mm_torch.py, 2026-11-22); see bench/README.md for
+# what was adapted.
 """Matmul roofline worker, PyTorch CPU: C = A @ B, fp32, N x N x N (default
 2048).  One "step" = --reps matmuls; GFLOP/s = 2*N^3*reps / t."""
-import os
-import sys
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402
+from bench.peers import harness
 
 
 def main():
@@ -34,17 +30,7 @@ def main():
                 threads=torch.get_num_threads(),
                 flops_per_step=2.0 * m * k * n * args.reps,
                 batch=1, tgt_len=1, mem_len=0)
-    if args.standalone:
-        import time
-        for _ in range(3):
-            step()
-        t = time.perf_counter()
-        for _ in range(5):
-            step()
-        dt = (time.perf_counter() - t) / 5
-        print(info["peer"], f"{info['flops_per_step'] / dt / 1e9:.1f} GFLOP/s")
-    else:
-        harness.serve(step, info)
+    harness.matmul_main(step, info)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-# Copied from the company peer-benchmark harness (shared/bench/peers/peer_keras_plain.py,
-# 2026-11-22); see bench/README.md for what was adapted.
+# Copied from the company peer-benchmark harness
+# (shared/bench/peers/peer_keras_plain.py, 2026-11-22); see bench/README.md for
+# what was adapted.
 """Peer (d): plain baseline, no memory.  The same 6-layer post-LN transformer
 (d_model 256, 4 heads x 64, FFN 1024 relu, tied softmax over 256 chars) with
 standard causal self-attention over the 128-token segment only and absolute
@@ -10,12 +11,10 @@ same work plus K/V over the mems, attention over klen = T + M and the
 relative-position term.
 """
 import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from bench.peers import harness
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import harness  # noqa: E402
 
 
 def main():
@@ -23,8 +22,8 @@ def main():
     p.add_argument("--jit", type=int, default=1)
     args = p.parse_args()
 
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
     from keras import layers
 
     keras.utils.set_random_seed(args.seed)
@@ -60,12 +59,10 @@ def main():
             h = blk(h)
         logits = tf.einsum("btd,vd->btv", h, emb.embeddings) + out_bias
         return tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=y, logits=logits))
 
-    stream = harness.synthetic_stream(B, T, 16, args.vocab, args.seed)
-    segs = [(tf.constant(stream[:, i * T:(i + 1) * T], tf.int32),
-             tf.constant(stream[:, i * T + 1:(i + 1) * T + 1], tf.int32))
-            for i in range(16)]
+    segs = harness.tf_segments(tf, B, T, args.vocab, args.seed)
     forward(*segs[0])  # build
     tvars = emb.trainable_variables + [
         w for b in blocks for w in b.trainable_variables] + [out_bias]
@@ -89,10 +86,7 @@ def main():
     info = dict(peer="keras_plain_nomem" + ("_xla" if args.jit else "_graph"),
                 tf=tf.__version__, keras=keras.__version__, params=n_params,
                 batch=B, tgt_len=T, mem_len=0)
-    if args.standalone:
-        harness.standalone(step, info, args.warm, args.n)
-    else:
-        harness.serve(step, info)
+    harness.main_loop(step, info, args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-# Copied from the company peer-benchmark harness (shared/bench/peers/peer_kerashub_xlnet.py,
-# 2026-11-22); see bench/README.md for what was adapted.
+# Copied from the company peer-benchmark harness
+# (shared/bench/peers/peer_kerashub_xlnet.py, 2026-11-22); see
+# bench/README.md for what was adapted.
 """Peer (b): keras-hub XLNet relative-attention stack with mems, Keras 3 on
 the TensorFlow backend.
 
@@ -14,12 +15,10 @@ peer (a).  Training step: tf.GradientTape inside tf.function with or without
 jit_compile, keras.optimizers.Adam.
 """
 import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from bench.peers import harness
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import harness  # noqa: E402
 
 
 def main():
@@ -27,9 +26,9 @@ def main():
     p.add_argument("--jit", type=int, default=1)
     args = p.parse_args()
 
-    import tensorflow as tf
     import keras
     import keras_hub
+    import tensorflow as tf
     from keras import ops
     from keras_hub.src.models.xlnet.xlnet_encoder import XLNetEncoder
 
@@ -54,7 +53,8 @@ def main():
     inv_freq = 1.0 / (10000.0 ** (tf.range(0, D, 2.0) / D))
     pos_seq = tf.range(klen, -1, -1.0)
     sinus = tf.einsum("i,d->id", pos_seq, inv_freq)
-    pos_1 = tf.concat([tf.sin(sinus), tf.cos(sinus)], -1)[None]  # [1, klen+1, D]
+    # [1, klen+1, D]
+    pos_1 = tf.concat([tf.sin(sinus), tf.cos(sinus)], -1)[None]
 
     def forward(x, y, mems):
         h = emb(x)
@@ -67,13 +67,11 @@ def main():
                        mems=mem)
         logits = tf.einsum("btd,vd->btv", h, emb.embeddings) + out_bias
         loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=y, logits=logits))
         return loss, new_mems
 
-    stream = harness.synthetic_stream(B, T, 16, args.vocab, args.seed)
-    segs = [(tf.constant(stream[:, i * T:(i + 1) * T], tf.int32),
-             tf.constant(stream[:, i * T + 1:(i + 1) * T + 1], tf.int32))
-            for i in range(16)]
+    segs = harness.tf_segments(tf, B, T, args.vocab, args.seed)
     mems0 = [tf.zeros([B, M, D]) for _ in range(args.n_layer)]
     forward(segs[0][0], segs[0][1], mems0)  # build
     # segment_attention_bias / segment_encoding feed XLNet's segment term only
@@ -103,10 +101,7 @@ def main():
                 tf=tf.__version__, keras=keras.__version__,
                 keras_hub=keras_hub.__version__, params=n_params,
                 batch=B, tgt_len=T, mem_len=M)
-    if args.standalone:
-        harness.standalone(step, info, args.warm, args.n)
-    else:
-        harness.serve(step, info)
+    harness.main_loop(step, info, args)
 
 
 if __name__ == "__main__":

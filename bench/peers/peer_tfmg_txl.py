@@ -1,5 +1,6 @@
-# Copied from the company peer-benchmark harness (shared/bench/peers/peer_tfmg_txl.py,
-# 2026-11-22); see bench/README.md for what was adapted.
+# Copied from the company peer-benchmark harness
+# (shared/bench/peers/peer_tfmg_txl.py, 2026-11-22); see bench/README.md for
+# what was adapted.
 """Peer (a): TensorFlow Model Garden Transformer-XL
 (official.nlp.modeling.layers.TransformerXL, tf-models-official, tf_keras)
 trained with mems carried step to step, inside tf.function, with or without
@@ -11,12 +12,7 @@ Relative positions are the uni-directional ones that XLNetBase uses for
 attn_type="uni": klen, klen-1, ..., 0 (klen+1 rows), tiled over the batch as
 the library requires.
 """
-import os
-import sys
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402
+from bench.peers import harness
 
 
 def main():
@@ -24,9 +20,9 @@ def main():
     p.add_argument("--jit", type=int, default=1)
     args = p.parse_args()
 
+    import official
     import tensorflow as tf
     import tf_keras
-    import official
     from official.nlp.modeling import layers as nlp_layers
     from official.nlp.modeling.networks import xlnet_base
 
@@ -57,13 +53,11 @@ def main():
                             state=mems, content_attention_mask=mask)
         logits = tf.einsum("btd,vd->btv", out, emb.embeddings) + out_bias
         loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=y, logits=logits))
         return loss, new_mems
 
-    stream = harness.synthetic_stream(B, T, 16, args.vocab, args.seed)
-    segs = [(tf.constant(stream[:, i * T:(i + 1) * T], tf.int32),
-             tf.constant(stream[:, i * T + 1:(i + 1) * T + 1], tf.int32))
-            for i in range(16)]
+    segs = harness.tf_segments(tf, B, T, args.vocab, args.seed)
     mems0 = [tf.zeros([B, M, D]) for _ in range(args.n_layer)]
     forward(segs[0][0], segs[0][1], mems0)  # build variables eagerly
     # segment_attention_bias is only used by XLNet's segment term: it gets no
@@ -95,10 +89,7 @@ def main():
                 intra=tf.config.threading.get_intra_op_parallelism_threads(),
                 inter=tf.config.threading.get_inter_op_parallelism_threads(),
                 params=n_params, batch=B, tgt_len=T, mem_len=M)
-    if args.standalone:
-        harness.standalone(step, info, args.warm, args.n)
-    else:
-        harness.serve(step, info)
+    harness.main_loop(step, info, args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where a GPU training step of `accelerator.py` spends its time.
+"""Where a GPU training step of `bench.accelerator.benchmark` spends its time.
 
 For each worker asked for: time --steps steps without the profiler (wall
 time per step), then trace --n steps with `jax.profiler.trace` and read the
@@ -8,7 +8,7 @@ step, the share of the step the GPU was busy (union of kernel intervals
 over the traced span), kernels launched per step, and kernel time by kind
 (matrix products, fusions, copies, ...) and by kernel.
 
-usage: KERAS_BACKEND=jax python3 bench/accelerator_profile.py \
+usage: python -m bench gpu-profile \
            --workers same_fp32:keras_lrm_all512,b64_bf16:kerashub_xlnet_512 \
            --out profile-gpu.json
 """
@@ -22,10 +22,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import accelerator  # noqa: E402 (sets sys.path and the backend)
-import accelerator_report  # noqa: E402
+from bench.accelerator import benchmark
+from bench.accelerator import report
 
 KINDS = (("matmul", r"gemm|cutlass|cublas|xmma|nvjet|matmul|dot|wgmma"),
          ("transpose/copy", r"transpose|copy|memcpy|memset"),
@@ -102,12 +100,12 @@ def summarise(events, steps, wall_s_per_step):
 def profile(group, name, args, log):
     import jax
     import keras
-    cfg, policy, plan = accelerator.group_plan(group)
+    cfg, policy, plan = benchmark.group_plan(group)
     spec = [w for w in plan if w[0] == name]
     if not spec:
         raise SystemExit(f"--workers: no {name!r} in group {group!r}")
     keras.config.set_dtype_policy(policy)
-    worker = accelerator.Worker(*spec[0], cfg)
+    worker = benchmark.Worker(*spec[0], cfg)
     worker.run(args.warm)
     wall = min(worker.run(args.steps) for _ in range(3)) / args.steps
     with tempfile.TemporaryDirectory() as logdir:
@@ -135,7 +133,7 @@ def profile(group, name, args, log):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workers", required=True,
-                   help="group:worker,... (names as in accelerator.py)")
+                   help="group:worker,... (names as in bench gpu)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--n", type=int, default=5, help="traced steps")
     p.add_argument("--warm", type=int, default=3)
@@ -148,14 +146,15 @@ def main(argv=None):
     def log(msg):
         print(f"{time.perf_counter() - start:7.1f}s {msg}", flush=True)
 
-    result = {"machine": accelerator.device_info(), "command": " ".join(
-        sys.argv), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "profiles": []}
+    result = {"machine": benchmark.device_info(),
+              "command": " ".join(["python -m bench gpu-profile"]
+                                  + sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "profiles": []}
     for item in args.workers.split(","):
         group, name = item.split(":")
         result["profiles"].append(profile(group, name, args, log))
         if args.out:
-            accelerator_report.write_json(args.out, result)
+            report.write_json(args.out, result)
 
 
 if __name__ == "__main__":

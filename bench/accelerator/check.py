@@ -9,20 +9,15 @@ whether the compiled fused step really calls cuDNN (`__cudnn$fmha`).
 Differences are reported against the float32 result of the unfused path, so
 the two bfloat16 paths can be judged by the same yardstick.
 
-usage: KERAS_BACKEND=jax python3 bench/accelerator_check.py --out check.json
+usage: python -m bench gpu-check --out check.json   (on the JAX backend)
 """
 import argparse
 import json
-import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(1, HERE)
-os.environ.setdefault("KERAS_BACKEND", "jax")
-import accelerator  # noqa: E402
-import accelerator_report  # noqa: E402
+from bench.accelerator import benchmark
+from bench.accelerator import report
 
 
 def make_layer(dtype, flash, memory_length):
@@ -84,9 +79,10 @@ def main(argv=None):
     names = ["output", "d_inputs"] + [v.path for v in
                                       reference.trainable_variables]
     result = {"device": jax.devices()[0].device_kind,
-              "machine": accelerator.device_info(),
+              "machine": benchmark.device_info(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "command": " ".join(sys.argv), "shape":
+              "command": " ".join(["python -m bench gpu-check"]
+                                  + sys.argv[1:]), "shape":
               dict(batch=B, segment=T, memory=M, heads=4, key_dim=64),
               "names": names, "paths": {}}
     for label, dtype, flash in (("bf16_unfused", "mixed_bfloat16", False),
@@ -100,7 +96,7 @@ def main(argv=None):
             max_error_over_max_fp32=dict(zip(names, compare(got, expected))))
         print(label, json.dumps(result["paths"][label]), flush=True)
     if args.out:
-        accelerator_report.write_json(args.out, result)
+        report.write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """GPU/TPU benchmark: keras_lrm against the Keras peer, Keras 3 on JAX.
 
-The same training step as `driver.py` (forward, backward, Adam, memory
+The same training step as bench/driver.py (forward, backward, Adam, memory
 carried step to step), for keras_lrm and for the keras-hub XLNet peer and the
-no-memory baseline of `accelerator_models.py`, all in one process and one
+no-memory baseline of `bench.accelerator.models`, all in one process and one
 jitted JAX step (`keras.StatelessScope` + `jax.value_and_grad` +
 `optimizer.stateless_apply`), interleaved round by round so every ratio is
 taken under the same conditions. Matmul rooflines (8192^3, float32 and
@@ -29,8 +29,8 @@ Groups (each interleaved on its own; results are written after each):
               long memories of 512 over short 128 (Rae & Razavi Table 1)
   b64_fp32    batch 64, float32
 
-usage: KERAS_BACKEND=jax python3 bench/accelerator.py --out gpu.json
-       python3 bench/accelerator.py --report bench/results/gpu-<stamp>.json \
+usage: python -m bench gpu --out gpu.json   (KERAS_BACKEND=jax by default)
+       python -m bench gpu --report bench/results/gpu-<stamp>.json \
            --profile bench/results/gpu-profile-<stamp>.json \
            --check bench/results/gpu-check-<stamp>.json \
            --notes bench/results/gpu-<stamp>.notes.md
@@ -44,11 +44,13 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-sys.path.insert(1, HERE)
-sys.path.insert(2, os.path.join(HERE, "peers"))
+# Stdlib only at import: the backend is chosen before Keras loads.
+from bench import flops
+from bench.accelerator import report
+from bench.peers import harness
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 GROUPS = ("same_fp32", "same_bf16", "b64_bf16", "table1_bf16", "b64_fp32")
@@ -65,7 +67,6 @@ def group_plan(group, batch=None):
     mm = ("mm_bf16" if policy == "mixed_bfloat16" else "mm_fp32",
           "matmul", [])
     if group == "table1_bf16":
-        import flops
         cfg["n_layer"] = 12
         workers = [(f"keras_lrm12_long{n}", "keras_lrm",
                     flops.interleaved_lengths(12, n, 512, 128))
@@ -109,9 +110,8 @@ class Worker:
         import jax.numpy as jnp
         import keras
         import numpy as np
-        import accelerator_models as am
-        import flops
-        import harness
+
+        from bench.accelerator import models as am
         self.name, self.kind, self.lengths = name, kind, lengths
         B, T = cfg["batch"], cfg["tgt_len"]
         if kind == "matmul":
@@ -270,19 +270,18 @@ def main(argv=None):
                    help="write docs/benchmarks_gpu.md from result JSONs "
                         "(comma-separated, listed in that order)")
     p.add_argument("--profile", default="",
-                   help="with --report: accelerator_profile.py JSONs")
+                   help="with --report: bench.accelerator.profile JSONs")
     p.add_argument("--check", default="",
-                   help="with --report: accelerator_check.py JSONs")
+                   help="with --report: bench.accelerator.check JSONs")
     p.add_argument("--notes", default="",
                    help="with --report: Markdown readings of the runs")
     args = p.parse_args(argv)
-    import accelerator_report  # stdlib only: safe before JAX loads
     if args.report:
 
         def paths(value):
             return [v for v in value.split(",") if v]
 
-        accelerator_report.write(
+        report.write(
             paths(args.report), profile_paths=paths(args.profile),
             notes_paths=paths(args.notes), check_paths=paths(args.check))
         return
@@ -291,7 +290,8 @@ def main(argv=None):
     def log(msg):
         print(f"{time.perf_counter() - start:7.1f}s {msg}", flush=True)
 
-    result = {"machine": device_info(), "command": " ".join(sys.argv),
+    result = {"machine": device_info(),
+              "command": " ".join(["python -m bench gpu"] + sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "groups": {}}
     log(json.dumps(result["machine"]))
     for group in args.groups.split(","):
@@ -302,8 +302,8 @@ def main(argv=None):
             continue
         result["groups"][group] = run_group(group, args, log)
         if args.out:
-            accelerator_report.write_json(args.out, result)
-        print(accelerator_report.group_table(
+            report.write_json(args.out, result)
+        print(report.group_table(
             group, result["groups"][group]), flush=True)
 
 

@@ -1,4 +1,4 @@
-"""The models of `accelerator.py`, written for any Keras 3 backend.
+"""The models of `bench.accelerator.benchmark`, for any Keras 3 backend.
 
 Each builder returns `(forward, variables, initial_memory)` where
 `forward(x, y, memory) -> (loss, new_memory)` reads the Keras variables
@@ -6,9 +6,9 @@ through whatever scope the caller sets (a `keras.StatelessScope` in the JAX
 training step), so one training step serves every model:
   keras_lrm  `MemoryTransformerLM.call_with_memory` + cross-entropy
   xlnet      keras-hub `XLNetEncoder` stack with mems: the CPU peer
-             `peers/peer_kerashub_xlnet.py` with `keras.ops` in place of
+             `bench/peers/peer_kerashub_xlnet.py` with `keras.ops` in place of
              `tf.*` (relative positions tiled over the batch, as there)
-  plain      the no-memory baseline `peers/peer_keras_plain.py`, likewise
+  plain      the no-memory baseline `bench/peers/peer_keras_plain.py`, too
 The work is the CPU benchmark's: post-LN, relu FFN, tied softmax, dropout 0.
 """
 import keras
