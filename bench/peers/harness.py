@@ -155,6 +155,29 @@ def tf_segments(tf, batch, tgt_len, vocab, seed):
             for i in range(16)]
 
 
+def carried_memory_step(tf, forward, tvars, opt, segs, mems, jit):
+    """step() -> loss of a training step whose memory is carried from step
+    to step: `forward(x, y, mems) -> (loss, new_mems)` and an optimizer
+    update in one `tf.function` (XLA if `jit`), the segments cycled."""
+    @tf.function(jit_compile=bool(jit))
+    def train_step(x, y, mems):
+        with tf.GradientTape() as tape:
+            loss, new_mems = forward(x, y, mems)
+        grads = tape.gradient(loss, tvars)
+        opt.apply_gradients(zip(grads, tvars))
+        return loss, new_mems
+
+    state = {"i": 0, "mems": mems}
+
+    def step():
+        x, y = segs[state["i"] % len(segs)]
+        state["i"] += 1
+        loss, state["mems"] = train_step(x, y, state["mems"])
+        return float(loss.numpy())
+
+    return step
+
+
 def matmul_main(step, info):
     """A matmul worker's standalone rate, or the protocol."""
     if "--standalone" not in sys.argv[1:]:

@@ -67,21 +67,8 @@ def main():
     opt.build(tvars)
     n_params = int(sum(v.shape.num_elements() for v in tvars))
 
-    @tf.function(jit_compile=bool(args.jit))
-    def train_step(x, y, mems):
-        with tf.GradientTape() as tape:
-            loss, new_mems = forward(x, y, mems)
-        grads = tape.gradient(loss, tvars)
-        opt.apply_gradients(zip(grads, tvars))
-        return loss, new_mems
-
-    state = {"i": 0, "mems": mems0}
-
-    def step():
-        x, y = segs[state["i"] % 16]
-        state["i"] += 1
-        loss, state["mems"] = train_step(x, y, state["mems"])
-        return float(loss.numpy())
+    step = harness.carried_memory_step(tf, forward, tvars, opt, segs, mems0,
+                                       args.jit)
 
     info = dict(peer="tfmg_txl" + ("_xla" if args.jit else "_graph"),
                 tf=tf.__version__, tf_keras=tf_keras.__version__,
