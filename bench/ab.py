@@ -101,17 +101,21 @@ def run_group(group, args, flags, num_layers, log_dir, env):
 
 
 def markdown(result):
+    """The verdict table: one row a group."""
     rows = ["| group | new / old throughput (median of paired rounds) | "
-            "rounds range | step s old / new | verdict |",
-            "|---|---|---|---|---|"]
+            "rounds range | clean rounds | step s old / new | verdict |",
+            "|---|---|---|---|---|---|"]
     for g in result["groups"]:
         r = g["ratio_median"]
         verdict = ("ok" if r >= 1 - TOLERANCE
                    else f"slower by more than {TOLERANCE:.0%}")
+        base, this = g["foreign_load_per_round"]
+        clean = sum(max(a, b) < interleave.FOREIGN_MAX
+                    for a, b in zip(base, this))
         rows.append(
             f"| {g['group']} | {r:.3f} | {min(g['ratio_per_round']):.3f}-"
-            f"{max(g['ratio_per_round']):.3f} | {g['base_step_s']:.3f} / "
-            f"{g['this_step_s']:.3f} | {verdict} |")
+            f"{max(g['ratio_per_round']):.3f} | {clean}/{len(base)} | "
+            f"{g['base_step_s']:.3f} / {g['this_step_s']:.3f} | {verdict} |")
     return rows
 
 

@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 
+from bench import ab
 from bench import plot
 from bench import products
 from bench import profile_step
@@ -408,6 +409,29 @@ METHOD = [
     "for the CPU device."]
 
 
+def ab_section(paths):
+    """The keep-or-drop A/B runs (`python -m bench ab --base ...`)."""
+    out = ["Old checkout against new on the same worker step "
+           "(`python -m bench ab`, bench/README.md): per group, the two "
+           "sides' workers interleaved round by round; the ratio is new / "
+           "old throughput, the median of per-round ratios, and a group "
+           f"passes within {ab.TOLERANCE:.0%}."]
+    for path in paths:
+        with open(path) as f:
+            result = json.load(f)
+        s, m = result["settings"], result["machine"]
+        old, new = result["base"], result["this"]
+        dirty = (" with uncommitted keras_lrm changes"
+                 if new["keras_lrm_uncommitted"] else "")
+        out += ["", f"**{os.path.relpath(path, ROOT)}**, {result['date']}: "
+                f"old {old['commit'][:12]} against new "
+                f"{new['commit'][:12]}{dirty}; {s['rounds']} rounds x "
+                f"{s['steps']} steps; {m['cpu_model']}, {m['cores']} cores. "
+                f"`{result['command']}`", ""]
+        out += ab.markdown(result)
+    return out
+
+
 def main(paths):
     groups, runs = load(paths)
     md = ["# Benchmarks: keras_lrm against Transformer-XL peers", "", INTRO,
@@ -443,6 +467,10 @@ def main(paths):
     if rates:
         md += ["", "### The products: XLA against TensorFlow's kernels", ""]
         md += products.rates_section(rates)
+    checks = sorted(glob.glob(os.path.join(HERE, "results", "ab-*.json")))
+    if checks:
+        md += ["", "## Keep-or-drop A/B: old checkout against new", ""]
+        md += ab_section(checks)
     md += ["", "## Peers not run here", "", NOT_RUN, *failed_lines(groups),
            "", ANCHORS]
     md += ["", "## Method", "", *METHOD, "",
