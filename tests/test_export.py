@@ -76,8 +76,8 @@ def test_signatures_and_metadata(exported):
     loaded = tf.saved_model.load(path)
     assert set(loaded.signatures) == {"serving_default", "step",
                                       "initial_memory", "step_cached",
-                                      "initial_cache", "step_text",
-                                      "detokenize"}
+                                      "initial_cache", "generate",
+                                      "step_text", "detokenize"}
     metadata = read_metadata(loaded)
     assert metadata["memory_lengths"] == model.memory_lengths == [4, 4, 12]
     assert metadata["placement"]["policy"] == "interleaved"
