@@ -125,7 +125,13 @@ def checkouts_main(args):
         raise SystemExit(f"--base: no keras_lrm checkout at {args.base!r}")
     args.base = base
     flags = shlex.split(args.flags)
-    num_layers = worker.parse_args(flags).num_layers
+    given = worker.parse_args(flags)
+    if any(getattr(given, f) is not None
+           for f in ("mem", "lengths", "placement", "keras_lrm")):
+        raise SystemExit(f"--flags: the groups set the memory lengths and "
+                         f"the sides their keras_lrm. Received: "
+                         f"flags={args.flags!r}")
+    num_layers = given.num_layers
     groups = args.groups.split(",")
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
