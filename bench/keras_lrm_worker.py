@@ -73,7 +73,7 @@ def import_keras_lrm(root=None):
     if root is None or "keras_lrm" in sys.modules:
         import keras_lrm
         if root is not None and not keras_lrm.__file__.startswith(
-                os.path.abspath(root)):
+                os.path.join(os.path.abspath(root), "")):
             raise SystemExit(f"--keras_lrm: keras_lrm was already imported "
                              f"from {keras_lrm.__file__}")
         return keras_lrm
