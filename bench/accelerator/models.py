@@ -38,8 +38,8 @@ def build_keras_lrm(cfg, lengths):
     model = keras_lrm.models.MemoryTransformerLM(
         vocab_size=cfg["vocab"], num_layers=len(lengths),
         d_model=cfg["d_model"], num_heads=cfg["n_head"], d_ff=cfg["d_inner"],
-        segment_length=cfg["tgt_len"], placement=list(lengths), dropout=0.0,
-        tie_embeddings=True)
+        segment_length=cfg["tgt_len"], memory_lengths=list(lengths),
+        dropout=0.0, tie_embeddings=True)
     memory = model.initial_memory(cfg["batch"])
     model.call_with_memory(ops.zeros((cfg["batch"], cfg["tgt_len"]),
                                      "int32"), memory)
