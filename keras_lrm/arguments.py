@@ -65,3 +65,13 @@ def check_batch_size(value, name="batch_size"):
             not isinstance(value, numbers.Number):
         return value
     return check_positive(name, value)
+
+
+def check_choice(name, value, choices):
+    """Returns `value`; raises `ValueError` unless one of `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {tuple(choices)}. Received: "
+            f"{name}={value!r}"
+        )
+    return value

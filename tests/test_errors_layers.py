@@ -139,6 +139,54 @@ CASES = {
     "stack-layers": (
         "MemoryStack", "num_layers=0",
         lambda: MemoryStack(0, 2, 16, [4]), ValueError, ["`num_layers`"]),
+    "stack-lengths-count": (
+        "MemoryStack", "memory_lengths=[4] for 2 layers",
+        lambda: MemoryStack(2, 2, 16, memory_lengths=[4]), ValueError,
+        ["`memory_lengths`", "one length per layer"]),
+    "stack-placement-and-lengths": (
+        "MemoryStack", "placement and memory_lengths",
+        lambda: MemoryStack(2, 2, 16, placement=Placement("all", None, 4, 4),
+                            memory_lengths=[4, 4]), ValueError,
+        ["Exactly one of `placement`", "`memory_lengths`"]),
+    "stack-no-placement": (
+        "MemoryStack", "neither placement nor memory_lengths",
+        lambda: MemoryStack(2, 2, 16), ValueError,
+        ["Exactly one of `placement`"]),
+    "attention-decay-negative": (
+        "MemoryAttention", "decay_max=-0.5",
+        lambda: MemoryAttention(2, 4, decay_max=-0.5), ValueError,
+        ["`decay_max`", "> 0"]),
+    "attention-decay-text": (
+        "MemoryAttention", 'decay_max="high"',
+        lambda: MemoryAttention(2, 4, decay_max="high"), ValueError,
+        ["`decay_max`", "number"]),
+    "attention-pool-zero": (
+        "MemoryAttention", "pool_size=0",
+        lambda: MemoryAttention(2, 4, pool_size=0), ValueError,
+        ["`pool_size`", ">= 1"]),
+    "attention-decay-form": (
+        "MemoryAttention", 'decay_form="exponential"',
+        lambda: MemoryAttention(2, 4, decay_form="exponential"), ValueError,
+        ["`decay_form`", "multiplicative"]),
+    "attention-pool-order": (
+        "MemoryAttention", 'pool_order="centred"',
+        lambda: MemoryAttention(2, 4, pool_order="centred"), ValueError,
+        ["`pool_order`", "after_softmax"]),
+    "attention-flash-las": (
+        "MemoryAttention", "flash_attention=True, pool_size=2",
+        lambda: MemoryAttention(2, 8, pool_size=2, flash_attention=True),
+        ValueError, ["`flash_attention`", "LaS"]),
+    "lm-decay-list": (
+        "MemoryTransformerLM", "decay_max=[0.5] for 2 layers",
+        lambda: lm(decay_max=[0.5]), ValueError,
+        ["`decay_max`", "one entry per layer"]),
+    "lm-pool-list": (
+        "MemoryTransformerLM", "pool_size=[1, 2, 0] for 2 layers",
+        lambda: lm(pool_size=[1, 2, 0]), ValueError,
+        ["`pool_size`", "one entry per layer"]),
+    "lm-pool-list-entry": (
+        "MemoryTransformerLM", "pool_size=[1, 0]",
+        lambda: lm(pool_size=[1, 0]), ValueError, ["`pool_size`", ">= 1"]),
     "lm-heads": (
         "MemoryTransformerLM", "d_model=16, num_heads=3",
         lambda: lm(num_heads=3), ValueError, ["`d_model`", "`num_heads`"]),

@@ -1,9 +1,9 @@
 """Pieces of `MemoryAttention`'s math that do not need the layer.
 
 The mask, the last-rows slice, the choice between projecting a long operand
-and projecting the queries to its width, and the memory's part of the
-attention taken through the queries (the memory's keys and values never
-formed).
+and projecting the queries to its width, the position term, the memory's
+part of the attention taken through the queries (the memory's keys and
+values never formed) or read from a key/value cache.
 """
 
 from keras import ops
@@ -100,3 +100,68 @@ def memory_values(probs, memory, kernel, bias=None):
         weight = ops.transpose(ops.sum(probs, axis=-1), (1, 2, 0))
         attended += weight[..., None] * bias
     return attended
+
+
+def position_term(offset, table, kernel, project_table, batch_first):
+    """Position scores `(q_i + v) . W_r r(p)` against every table row.
+
+    Args:
+        offset: `(batch, T, heads, key_dim)` queries plus the position bias.
+        table: `(P, dim)` sinusoid table (`P = M + T + 1`).
+        kernel: `(dim, heads, key_dim)` of `W_r`, in the compute dtype.
+        project_table: `table -> (P, heads, key_dim)`, the projection layer.
+        batch_first: `(batch, heads, T, P)` instead of `(heads, batch, T, P)`.
+
+    `W_r` is linear, so the product can be taken two ways: project the
+    table to the heads, or project the queries back to the table's width.
+    The second costs `T` rows instead of `P` and wins when the segment is
+    short against the head size: a one-token generation step then does not
+    project the `M` memory distances again. Picked by FLOP count, at trace
+    time where `T` is known, else by a `cond`. Unshifted
+    (`relative_position.relative_shift` puts it in key order).
+    """
+    dim, heads, depth = tuple(kernel.shape)
+    rows = ops.shape(offset)[1]
+    width = ops.shape(table)[0]
+
+    def from_table():
+        positions = project_table(table)
+        if batch_first:
+            # Broadcasting the table over the batch makes (batch, heads) the
+            # product's batch dimensions: no score-sized transpose.
+            shape = (ops.shape(offset)[0],) + tuple(ops.shape(positions))
+            positions = ops.broadcast_to(positions[None], shape)
+            return ops.einsum("btnh,bpnh->bntp", offset, positions)
+        return ops.einsum("btnh,pnh->nbtp", offset, positions)
+
+    def from_queries():
+        projected = ops.einsum("btnh,cnh->btnc", offset, kernel)
+        order = "bntp" if batch_first else "nbtp"
+        return ops.einsum(f"btnc,pc->{order}", projected, table)
+
+    if isinstance(rows, int) and isinstance(width, int):
+        by_queries = cheaper_from_queries(rows, width, dim, depth)
+        return from_queries() if by_queries else from_table()
+    # Float counts: the products overflow int32 on long inputs.
+    rows, width = (ops.cast(n, "float32") for n in (rows, width))
+    return ops.cond(cheaper_from_queries(rows, width, dim, depth),
+                    from_queries, from_table)
+
+
+def cache_scores(offset, cache_keys, keys):
+    """Content scores `(heads, batch, T, M + T)` against a key/value cache
+    `(batch, heads, M, key_dim)` and the segment's keys
+    `(batch, T, heads, key_dim)`, each read where it lies (joining the
+    cache to the keys first would copy every memory row at each call)."""
+    return ops.concatenate([
+        ops.einsum("btnh,bnsh->nbts", offset, cache_keys),
+        ops.einsum("btnh,bsnh->nbts", offset, keys)], axis=-1)
+
+
+def cache_read(probs, cache_values, values, rows):
+    """`(batch, T, heads, key_dim)`: probabilities `(heads, batch, T,
+    rows + T)` times the cache's values `(batch, heads, rows, key_dim)`
+    and the segment's `(batch, T, heads, key_dim)`."""
+    attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows], cache_values)
+    return attended + ops.einsum("nbts,bsnh->btnh", probs[..., rows:],
+                                 values)

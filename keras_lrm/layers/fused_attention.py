@@ -78,10 +78,11 @@ def check_flash_attention(flash_attention, attention_dropout, plain,
         )
     if flash_attention and not plain:
         raise ValueError(
-            "`flash_attention` cannot be True in a variant that "
-            "overrides `adjust_scores` or `adjust_probabilities` "
-            f"({class_name}): the fused kernel forms no scores to adjust. "
-            "Use flash_attention=None or False. Received: "
+            "`flash_attention` cannot be True in an attention that changes "
+            "its scores or probabilities (LaS' `decay_max` or `pool_size`, "
+            f"or a variant of {class_name} overriding `adjust_scores` or "
+            "`adjust_probabilities`): the fused kernel forms no scores to "
+            "adjust. Use flash_attention=None or False. Received: "
             "flash_attention=True"
         )
     if flash_attention and attention_dropout > 0:

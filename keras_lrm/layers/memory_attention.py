@@ -21,6 +21,11 @@ from keras_lrm.layers.attention_terms import position_term
 from keras_lrm.layers.fused_attention import check_flash_attention
 from keras_lrm.layers.fused_attention import fused_relative_attention
 from keras_lrm.layers.fused_attention import use_fused_kernel
+from keras_lrm.layers.las import check_las_arguments
+from keras_lrm.layers.las import decay_scores
+from keras_lrm.layers.las import head_decays
+from keras_lrm.layers.las import pool_probabilities
+from keras_lrm.layers.las import pool_scores
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.layers.softmax_attention import key_softmax
@@ -69,6 +74,21 @@ class MemoryAttention(keras.layers.Layer):
             stops it earlier and wants what lies between to learn: a
             pre-norm `MemoryBlock` stops it before its layer norm, so the
             norm's weights learn from the memory rows too.
+        decay_max: LaS locality (Zimerman & Wolf): `None` for none, or
+            the largest per-head decay `alpha` (> 0; the paper takes it in
+            (0, 1)). Head 0 keeps `alpha = 0`, the others spread
+            exponentially up to `decay_max` (`las.head_decays`), and each
+            head's scores are decayed with the causal distance `D` across
+            the memory boundary.
+        pool_size: LaS smoothness: the width `P` of an average pool along
+            each attention row, kept causal (`las.pool_probabilities`); 1
+            for none. With `decay_max=None` and `pool_size=1` the attention
+            is Transformer-XL's, bit for bit.
+        decay_form: `"multiplicative"` (`exp(-alpha D) * S`, the paper's)
+            or `"additive"` (`S - alpha D`, ALiBi-like).
+        pool_order: `"after_softmax"` (pool the probabilities, the paper's
+            formula; re-masked and renormalised) or `"before_softmax"`
+            (pool the scores of visible keys).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -118,8 +138,13 @@ class MemoryAttention(keras.layers.Layer):
     def __init__(self, num_heads, key_dim, memory_length=0,
                  attention_dropout=0.0, clamp_len=None, use_bias=False,
                  kernel_initializer=None, flash_attention=None,
-                 stop_memory_gradient=True, **kwargs):
+                 stop_memory_gradient=True, decay_max=None, pool_size=1,
+                 decay_form="multiplicative", pool_order="after_softmax",
+                 **kwargs):
         super().__init__(**kwargs)
+        (self.decay_max, self.pool_size, self.decay_form,
+         self.pool_order) = check_las_arguments(decay_max, pool_size,
+                                                decay_form, pool_order)
         num_heads = check_positive("num_heads", num_heads)
         key_dim = check_positive("key_dim", key_dim)
         memory_length = check_non_negative("memory_length", memory_length)
@@ -251,8 +276,18 @@ class MemoryAttention(keras.layers.Layer):
                 future keys, which the mask then hides).
 
         Returns:
-            float32 `(heads, batch, T, K)`. This class: `scores` as given.
+            float32 `(heads, batch, T, K)`. This class: LaS' decay with
+            distance (`decay_max`), then its pooling where it comes before
+            the softmax (`pool_order`); with neither, `scores` as given.
+            A variant that keeps LaS calls `super().adjust_scores`.
         """
+        if self.decay_max is not None:
+            scores = decay_scores(scores, distance,
+                                  head_decays(self.num_heads,
+                                              self.decay_max),
+                                  self.decay_form)
+        if self.pool_size > 1 and self.pool_order == "before_softmax":
+            scores = pool_scores(scores, distance, self.pool_size)
         return scores
 
     def adjust_probabilities(self, probs, mask):
@@ -268,15 +303,32 @@ class MemoryAttention(keras.layers.Layer):
                 A variant must keep hidden keys at 0 (no future leak).
 
         Returns:
-            float32 `(heads, batch, T, K)`. This class: `probs` as given.
+            float32 `(heads, batch, T, K)`. This class: LaS' causal pooling
+            where it comes after the softmax (`pool_size`, `pool_order`),
+            else `probs` as given.
         """
+        if self.pool_size > 1 and self.pool_order == "after_softmax":
+            probs = pool_probabilities(probs, mask, self.pool_size)
         return probs
 
     def _is_default(self, seam):
         """Whether the seam named `seam` is this class's (not a
-        variant's): the fused kernel and the lean softmax gradient only
-        compute the default attention."""
+        variant's)."""
         return getattr(type(self), seam) is getattr(MemoryAttention, seam)
+
+    def _changes_scores(self):
+        return not self._is_default("adjust_scores") or \
+            self.decay_max is not None or \
+            (self.pool_size > 1 and self.pool_order == "before_softmax")
+
+    def _changes_probabilities(self):
+        return not self._is_default("adjust_probabilities") or \
+            (self.pool_size > 1 and self.pool_order == "after_softmax")
+
+    def _plain_attention(self):
+        """Whether the attention is Transformer-XL's own: the fused kernel
+        and the lean softmax gradient compute only that."""
+        return not (self._changes_scores() or self._changes_probabilities())
 
     def _scores(self, content, position, mask, memory_rows):
         """The one place scores are made, from the content and position
@@ -285,7 +337,7 @@ class MemoryAttention(keras.layers.Layer):
         scores = (content + position) * (1.0 / self.key_dim ** 0.5)
         # Softmax in float32 whatever the compute dtype (mixed precision).
         scores = ops.cast(scores, "float32")
-        if not self._is_default("adjust_scores"):
+        if self._changes_scores():
             num_queries = ops.shape(content)[2]
             keys = ops.arange(memory_rows + num_queries, dtype="int32")
             queries = ops.arange(num_queries, dtype="int32") + memory_rows
@@ -338,9 +390,6 @@ class MemoryAttention(keras.layers.Layer):
         return use_fused_kernel(self, num_queries, memory_rows) and \
             not dropout_active
 
-    def _plain_attention(self):
-        return self._is_default("adjust_scores") and \
-            self._is_default("adjust_probabilities")
 
     def _project(self, inputs, memory_rows, position_encoding):
         """Queries, keys, values `(batch, T, heads, key_dim)` and table."""
@@ -557,7 +606,7 @@ class MemoryAttention(keras.layers.Layer):
         tensors; else the probabilities themselves (`_probabilities`).
         """
         dropout_active = bool(training) and self.attention_dropout > 0
-        if dropout_active or not self._is_default("adjust_probabilities"):
+        if dropout_active or self._changes_probabilities():
             probs = self._probabilities(scores, mask, training)
             return ops.einsum("nbts,nbsh->btnh", probs, values)
         return ops.transpose(softmax_attention(scores, values), _BATCH_MAJOR)
@@ -604,6 +653,10 @@ class MemoryAttention(keras.layers.Layer):
             "use_bias": self.use_bias,
             "flash_attention": self.flash_attention,
             "stop_memory_gradient": self.stop_memory_gradient,
+            "decay_max": self.decay_max,
+            "pool_size": self.pool_size,
+            "decay_form": self.decay_form,
+            "pool_order": self.pool_order,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer),
         }

@@ -11,6 +11,7 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.layers.call_checks import check_inputs_shape
+from keras_lrm.layers.las import check_las_arguments
 from keras_lrm.layers.memory_attention import MemoryAttention
 
 
@@ -56,6 +57,9 @@ class MemoryBlock(keras.layers.Layer):
         layer_norm_epsilon: epsilon of the layer norms.
         clamp_len: optional clamp of relative distances.
         kernel_initializer: initializer of every kernel.
+        decay_max, pool_size, decay_form, pool_order: LaS locality and
+            smoothness of the attention (see `MemoryAttention`); the
+            defaults give Transformer-XL's attention.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -86,8 +90,13 @@ class MemoryBlock(keras.layers.Layer):
     def __init__(self, num_heads, intermediate_dim, memory_length=0,
                  key_dim=None, dropout=0.0, attention_dropout=0.0,
                  activation="relu", pre_norm=False, layer_norm_epsilon=1e-5,
-                 clamp_len=None, kernel_initializer=None, **kwargs):
+                 clamp_len=None, kernel_initializer=None, decay_max=None,
+                 pool_size=1, decay_form="multiplicative",
+                 pool_order="after_softmax", **kwargs):
         super().__init__(**kwargs)
+        (self.decay_max, self.pool_size, self.decay_form,
+         self.pool_order) = check_las_arguments(decay_max, pool_size,
+                                                decay_form, pool_order)
         num_heads = check_positive("num_heads", num_heads)
         intermediate_dim = check_positive("intermediate_dim",
                                           intermediate_dim)
@@ -144,6 +153,10 @@ class MemoryBlock(keras.layers.Layer):
             # it (as in Transformer-XL's `pre_lnorm`), so the norm's weights
             # get the gradient of the memory rows' keys and values too.
             stop_memory_gradient=not self.pre_norm,
+            decay_max=self.decay_max,
+            pool_size=self.pool_size,
+            decay_form=self.decay_form,
+            pool_order=self.pool_order,
             dtype=self.dtype_policy,
             name="attention",
         )
@@ -257,6 +270,10 @@ class MemoryBlock(keras.layers.Layer):
             "pre_norm": self.pre_norm,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "clamp_len": self.clamp_len,
+            "decay_max": self.decay_max,
+            "pool_size": self.pool_size,
+            "decay_form": self.decay_form,
+            "pool_order": self.pool_order,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer),
         }

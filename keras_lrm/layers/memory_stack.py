@@ -1,13 +1,16 @@
 """A stack of memory blocks with per-layer memory lengths."""
 
+import warnings
+
 import keras
 from keras import ops
 
 from keras_lrm.arguments import check_batch_size
-from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.layers.call_checks import check_inputs_shape
+from keras_lrm.layers.las import check_las_arguments
+from keras_lrm.layers.las import per_layer
 from keras_lrm.layers.memory_block import MemoryBlock
 from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.placement import placement_from_config
@@ -34,19 +37,17 @@ class MemoryStack(keras.layers.Layer):
     largest key length; each layer reads the tail it needs, which is exact
     because the table ends at distance 0 for every layer.
 
-    The memory state is a dict: `"memory_<l>"` of shape
-    `(batch, memory_lengths[l], dim)` for every layer and `"filled"`, an
-    int32 `(batch,)` count of real rows at the end of each memory (capped at
-    the longest memory; layer `l` reads `min(filled, memory_lengths[l])`).
-    Unfilled rows are masked, so the first segment of a stream is exact.
-
-    For inference, a *cache* can stand in for the memory state: a dict with
-    `"keys_<l>"` and `"values_<l>"` of shape `(batch, num_heads,
-    memory_lengths[l], key_dim)`, the memory rows as layer `l`'s attention
-    projects them, and the same `"filled"`. The stack then projects only the new
-    rows, not every memory row again, and the results are those of the
-    memory state (up to rounding). The cache depends on the weights: build
-    it with the weights it is used with.
+    The state is a dict laid out by `state_spec(form)` (see
+    `keras_lrm.state_spec`): in the `"memory"` form, `"memory_<l>"` of shape
+    `(batch, memory_lengths[l], dim)` for every layer; in the `"cache"`
+    form (inference), `"keys_<l>"` and `"values_<l>"` of shape `(batch,
+    num_heads, memory_lengths[l], key_dim)`, the same rows as layer `l`'s
+    attention projects them, so a call projects only its own rows. Both
+    hold `"filled"`, an int32 `(batch,)` count of real rows at the end of
+    each memory (capped at the longest memory; layer `l` reads
+    `min(filled, memory_lengths[l])`). Unfilled rows are masked, so the
+    first segment of a stream is exact. The cache depends on the weights:
+    build it with the weights it is used with.
 
     Args:
         num_layers: number of blocks.
@@ -57,17 +58,24 @@ class MemoryStack(keras.layers.Layer):
         layer_norm_epsilon, clamp_len, kernel_initializer: as in
             `MemoryBlock`. With `pre_norm=True` a final layer norm follows
             the last block.
+        memory_lengths: per-layer memory lengths (a list), instead of a
+            `placement`.
+        decay_max, pool_size: LaS locality and smoothness (see
+            `MemoryAttention`), one value for every layer or a list with
+            one per layer (e.g. LaS in the short-memory layers only).
+        decay_form, pool_order: LaS' forms, for every layer.
         **kwargs: base layer arguments.
 
     Call arguments:
         inputs: `(batch, T, dim)`.
-        memory: a memory state (see above) or `None` for an empty one.
+        memory: a state of either form (see above), or `None`: no memory
+            at all (every layer attends to the segment alone).
         training: whether dropout is active.
-        cache: a cache (see above) instead of `memory`.
+        cache: deprecated; pass a cache as `memory`.
 
     Returns:
-        `(outputs, new_memory)`: `(batch, T, dim)` and the next state (a
-        cache when called with one).
+        `(outputs, new_memory)`: `(batch, T, dim)` and the next state, in
+        the form it came in.
 
     Example:
 
@@ -88,7 +96,9 @@ class MemoryStack(keras.layers.Layer):
                  placement=None, key_dim=None, dropout=0.0,
                  attention_dropout=0.0, activation="relu", pre_norm=False,
                  layer_norm_epsilon=1e-5, clamp_len=None,
-                 kernel_initializer=None, memory_lengths=None, **kwargs):
+                 kernel_initializer=None, memory_lengths=None,
+                 decay_max=None, pool_size=1, decay_form="multiplicative",
+                 pool_order="after_softmax", **kwargs):
         super().__init__(**kwargs)
         num_layers = check_positive("num_layers", num_layers)
         layer_norm_epsilon = check_positive_number("layer_norm_epsilon",
@@ -98,6 +108,16 @@ class MemoryStack(keras.layers.Layer):
         self.intermediate_dim = intermediate_dim
         self.placement, self.memory_lengths = resolve_lengths(
             placement, memory_lengths, num_layers)
+        # LaS per layer: a scalar for every layer or one value per layer.
+        las = [check_las_arguments(decay, pool, decay_form, pool_order)
+               for decay, pool in zip(
+                   per_layer("decay_max", decay_max, num_layers),
+                   per_layer("pool_size", pool_size, num_layers))]
+        self.decay_max = decay_max if not isinstance(
+            decay_max, (list, tuple)) else [each[0] for each in las]
+        self.pool_size = pool_size if not isinstance(
+            pool_size, (list, tuple)) else [each[1] for each in las]
+        self.decay_form, self.pool_order = decay_form, pool_order
         self.key_dim = key_dim
         self.dropout = dropout
         self.attention_dropout = attention_dropout
@@ -122,6 +142,10 @@ class MemoryStack(keras.layers.Layer):
                 layer_norm_epsilon=layer_norm_epsilon,
                 clamp_len=clamp_len,
                 kernel_initializer=self.kernel_initializer,
+                decay_max=las[index][0],
+                pool_size=las[index][1],
+                decay_form=decay_form,
+                pool_order=pool_order,
                 dtype=self.dtype_policy,
                 name=f"block_{index}",
             )
@@ -203,6 +227,9 @@ class MemoryStack(keras.layers.Layer):
                     "`MemoryStack` takes `memory` or `cache`, not both. "
                     "Received both."
                 )
+            warnings.warn(
+                "`MemoryStack(...)(x, cache=)` is deprecated: pass the "
+                "cache as `memory`.", DeprecationWarning, stacklevel=2)
             memory, name, form = cache, "cache", CACHE
         else:
             form = state_form(memory)
@@ -296,6 +323,10 @@ class MemoryStack(keras.layers.Layer):
             "pre_norm": self.pre_norm,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "clamp_len": self.clamp_len,
+            "decay_max": self.decay_max,
+            "pool_size": self.pool_size,
+            "decay_form": self.decay_form,
+            "pool_order": self.pool_order,
             "kernel_initializer": keras.initializers.serialize(
                 self.kernel_initializer),
         }

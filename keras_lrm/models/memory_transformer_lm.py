@@ -67,6 +67,11 @@ class MemoryTransformerLM(keras.Model):
         layer_norm_epsilon: epsilon of the layer norms.
         memory_lengths: per-layer memory lengths (a list, bottom layer
             first), instead of a `placement`.
+        decay_max, pool_size: LaS locality and smoothness of the attention
+            (Zimerman & Wolf; see `MemoryAttention`), one value for every
+            layer or a list with one per layer. The defaults (None, 1) give
+            Transformer-XL's attention.
+        decay_form, pool_order: LaS' forms (see `MemoryAttention`).
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -89,7 +94,9 @@ class MemoryTransformerLM(keras.Model):
                  segment_length, placement=None, dropout=0.0,
                  attention_dropout=0.0, pre_norm=False, tie_embeddings=True,
                  clamp_len=None, activation="relu", layer_norm_epsilon=1e-5,
-                 memory_lengths=None, **kwargs):
+                 memory_lengths=None, decay_max=None, pool_size=1,
+                 decay_form="multiplicative", pool_order="after_softmax",
+                 **kwargs):
         super().__init__(**kwargs)
         vocab_size = check_positive("vocab_size", vocab_size)
         num_layers = check_positive("num_layers", num_layers)
@@ -124,6 +131,10 @@ class MemoryTransformerLM(keras.Model):
             intermediate_dim=d_ff,
             placement=placement,
             memory_lengths=memory_lengths,
+            decay_max=decay_max,
+            pool_size=pool_size,
+            decay_form=decay_form,
+            pool_order=pool_order,
             dropout=dropout,
             attention_dropout=attention_dropout,
             activation=activation,
@@ -134,6 +145,10 @@ class MemoryTransformerLM(keras.Model):
             name="stack",
         )
         self.placement = self.stack.placement
+        self.decay_max = self.stack.decay_max
+        self.pool_size = self.stack.pool_size
+        self.decay_form = decay_form
+        self.pool_order = pool_order
         self.embedding_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="embedding_dropout")
         self.output_dropout = keras.layers.Dropout(
@@ -309,6 +324,10 @@ class MemoryTransformerLM(keras.Model):
             "clamp_len": self.clamp_len,
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "decay_max": self.decay_max,
+            "pool_size": self.pool_size,
+            "decay_form": self.decay_form,
+            "pool_order": self.pool_order,
         }
 
     @classmethod
