@@ -1,28 +1,37 @@
-"""Generation cost: key/value cache, memory state, and re-encoding.
+"""Generation speed: today's host loop, the compiled loop, and KerasHub.
 
-For each context length C, one model of the quickstart's width (6 layers,
-d_model 256, 4 heads, d_ff 1024, byte vocabulary) generates tokens, batch
-1, fp32, XLA, in two memory configurations:
+Steady-state milliseconds per new token, top-k 40, fp32, for a model of
+the quickstart's shape (6 layers, d_model 256, 4 heads, d_ff 1024,
+pre-norm, byte vocabulary; memory C in the top layer, 128 in the other
+five: `Placement("interleaved", 1, C, 128)`) after a prompt of C tokens:
 
-- `rr`: Rae & Razavi memory: the top layer keeps C tokens, the others 128;
-- `all`: Transformer-XL memory of C tokens in every layer;
+- `before keras` / `before export`: `keras_lrm.generate` at the base
+  commit (default e29f24f, before the compiled loop), on the Keras model
+  and on its reloaded SavedModel: one call per token, NumPy sampling on
+  the host. Runs in a worker process with PYTHONPATH=<a git worktree of
+  the base commit>.
+- `after keras` / `after export`: this checkout's `MemoryTransformerLM.
+  generate` (one XLA while loop, sampling on device) and the export's
+  `generate` signature.
+- `keras_hub GPT2`: `keras_hub.models.GPT2CausalLM.generate`, the same
+  size (6 layers, hidden 256, 4 heads, intermediate 1024, vocabulary 256,
+  random weights), XLA, `TopKSampler(k=40)`, at total length C (prompt
+  C - n, n new tokens); its position table has 1024 rows, so only C <= 1024.
+  Runs in bench/.venv-peers (`bash bench/setup_peers.sh`).
 
-each stepped one token at a time two ways, interleaved round by round:
-on its key/value cache (`call_with_cache`, what `generate` uses) and on its
-memory state (`call_with_memory`; at one-token steps it takes the memory's
-part of the attention through the queries instead of projecting every
-memory row again, docs/design.md).
-And `reencode`: no memory; every token re-reads the last C tokens (what a
-transformer without a cache does).
+The time per token is `(t(n2) - t(n1)) / (n2 - n1)` for generations of
+n1 and n2 tokens after the same prompt, so the prompt and the call's fixed
+costs cancel. Each worker builds and compiles everything first; then, round
+by round, every (batch, context) is timed by every implementation in turn,
+one worker busy at a time. Medians over rounds.
 
-It also times the cached steps late in a long generation (cost per token
-must not grow) and reports the bytes of state of each configuration.
-Writes bench/results/generation-<stamp>.json and docs/generation.md.
+    python -m bench.generation                       # the full run
+    python -m bench.generation --contexts 256 --batches 1 --rounds 1 \\
+        --tokens 8 --layers 2 --no_report             # a smoke test
+    python -m bench.generation --from_json bench/results/generation-X.json
 
-    python bench/generation.py                 # about 15 minutes on 2 cores
-    python bench/generation.py --contexts 512 --tokens 20   # quick
-    python bench/generation.py --from_json bench/results/generation-X.json
-                                        # re-render docs/generation.md only
+Writes bench/results/generation-<stamp>.json and the section between the
+`bench.generation` markers of docs/generation.md.
 """
 
 import argparse
@@ -30,89 +39,231 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
+import sys
+import tempfile
 import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from keras_lrm import Placement
-from keras_lrm.models import MemoryTransformerLM
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS_PYTHON = os.path.join(ROOT, "bench", ".venv-peers", "bin", "python")
+DOC = os.path.join(ROOT, "docs", "generation.md")
+BEGIN = "<!-- bench.generation: begin -->"
+END = "<!-- bench.generation: end -->"
+IMPLEMENTATIONS = {
+    "before": ("before keras", "before export"),
+    "after": ("after keras", "after export"),
+    "peer": ("keras_hub GPT2",),
+}
+PEER_MAX_CONTEXT = 1024
 
 
-def build(lengths):
+# --- workers (one process per role; nothing here runs in the driver) ---
+
+def build_lm(context, layers, d_model):
+    import keras
+
+    from keras_lrm import Placement
+    from keras_lrm.models import MemoryTransformerLM
+
     keras.utils.set_random_seed(0)
-    return MemoryTransformerLM(256, 6, 256, 4, 1024, 128, lengths)
+    return MemoryTransformerLM(
+        vocab_size=256, num_layers=layers, d_model=d_model, num_heads=4,
+        d_ff=4 * d_model, segment_length=128, pre_norm=True,
+        placement=Placement("interleaved", 1, context, 128))
 
 
-def state_bytes(state):
-    return int(sum(np.asarray(v).nbytes for v in state.values()))
+def keras_lrm_runners(role, batch, context, layers, d_model, folder):
+    """`{implementation: run(prompt, n)}` for one configuration."""
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_lrm
+    from keras_lrm.export import export_saved_model
+
+    model = build_lm(context, layers, d_model)
+    path = export_saved_model(model, os.path.join(
+        folder, f"{role}-{batch}-{context}"))
+    loaded = tf.saved_model.load(path)
+    if role == "before":
+        def on(target):
+            return lambda prompt, n: keras_lrm.generate(
+                target, prompt, n, top_k=40, seed=0)
+        return {"before keras": on(model), "before export": on(loaded)}
+
+    from keras_lrm import samplers
+
+    sampler = samplers.TopKSampler(k=40, seed=0)
+
+    def keras_run(prompt, n):
+        return np.asarray(model.generate(prompt, n, sampler=sampler))
+
+    signature = loaded.signatures["generate"]
+
+    def export_run(prompt, n):
+        return signature(
+            token_ids=tf.constant(prompt), max_new_tokens=tf.constant(n),
+            temperature=tf.constant(1.0), top_k=tf.constant(40),
+            top_p=tf.constant(1.0),
+            seed=tf.constant(0))["new_token_ids"].numpy()
+
+    return {"after keras": keras_run, "after export": export_run}
 
 
-class Stepper:
-    """One-token steps of `model` on its cache or its memory state."""
+def peer_runners(batch, context, layers, d_model):
+    import keras
+    import keras_hub
+    import numpy as np
 
-    def __init__(self, model, cached):
-        call = model.call_with_cache if cached else model.call_with_memory
-        self.step = tf.function(call, jit_compile=True)
-        self.state = model.initial_cache(1) if cached \
-            else model.initial_memory(1)
-        self.state_bytes = state_bytes(self.state)
-        self.run(1)  # compile
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=256, num_layers=layers, num_heads=4,
+        hidden_dim=d_model, intermediate_dim=4 * d_model,
+        max_sequence_length=PEER_MAX_CONTEXT)
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone,
+                                          preprocessor=None)
+    model.compile(sampler=keras_hub.samplers.TopKSampler(k=40, seed=0))
 
-    def run(self, count):
-        """Seconds per token of `count` steps."""
-        token = tf.constant([[65]], tf.int32)
-        start = time.perf_counter()
-        for _ in range(count):
-            logits, self.state = self.step(token, self.state)
-        logits.numpy()
-        return (time.perf_counter() - start) / count
+    def run(prompt, n):
+        # Total length `context`: the prompt's last n positions are the
+        # ones generated (padding_mask False), as KerasHub pads to a
+        # max_length.
+        token_ids = np.array(prompt, "int32")
+        padding_mask = np.ones_like(token_ids, bool)
+        padding_mask[:, context - n:] = False
+        token_ids[:, context - n:] = 0
+        return model.generate({"token_ids": token_ids,
+                               "padding_mask": padding_mask},
+                              stop_token_ids=None)
 
-
-def time_configuration(model, tokens, rounds, late_after):
-    """Median seconds per token, cache and memory alternating by round."""
-    cached, plain = Stepper(model, True), Stepper(model, False)
-    times = {"cache": [], "memory": []}
-    for _ in range(rounds):
-        times["cache"].append(cached.run(tokens))
-        times["memory"].append(plain.run(tokens))
-    cached.run(late_after)
-    return {
-        "cache_seconds_per_token": float(np.median(times["cache"])),
-        "memory_seconds_per_token": float(np.median(times["memory"])),
-        "cache_seconds_per_token_late": cached.run(tokens),
-        "cache_state_bytes": cached.state_bytes,
-        "memory_state_bytes": plain.state_bytes,
-    }
+    return {"keras_hub GPT2": run}
 
 
-def time_reencoding(context, tokens):
-    model = build([0] * 6)
-    forward = tf.function(lambda ids: model(ids), jit_compile=True)
-    ids = tf.constant(np.random.default_rng(0).integers(
-        0, 256, (1, context)), tf.int32)
-    forward(ids).numpy()  # compile
-    start = time.perf_counter()
-    for _ in range(tokens):
-        forward(ids)[:, -1].numpy()
-    return (time.perf_counter() - start) / tokens
+def worker(args):
+    import numpy as np
+
+    configs = [(b, c) for b in args.batches for c in args.contexts
+               if args.worker != "peer" or c <= PEER_MAX_CONTEXT]
+    runners, prompts = {}, {}
+    n1, n2 = args.warm_tokens, args.warm_tokens + args.tokens
+    with tempfile.TemporaryDirectory() as folder:
+        for batch, context in configs:
+            if args.worker == "peer":
+                found = peer_runners(batch, context, args.layers,
+                                     args.d_model)
+            else:
+                found = keras_lrm_runners(args.worker, batch, context,
+                                          args.layers, args.d_model, folder)
+            prompt = np.random.default_rng(context).integers(
+                0, 256, (batch, context)).astype("int32")
+            for name, run in found.items():
+                run(prompt, n1)  # compile both lengths
+                run(prompt, n2)
+                runners[f"{name}|{batch}|{context}"] = run
+            prompts[(batch, context)] = prompt
+        print(json.dumps({"ready": sorted(runners)}), flush=True)
+        for line in sys.stdin:
+            key = line.strip()
+            if not key:
+                continue
+            _, batch, context = key.split("|")
+            prompt = prompts[(int(batch), int(context))]
+            run = runners[key]
+            start = time.perf_counter()
+            run(prompt, n1)
+            middle = time.perf_counter()
+            run(prompt, n2)
+            end = time.perf_counter()
+            per_token = ((end - middle) - (middle - start)) / (n2 - n1)
+            print(json.dumps({"key": key, "seconds_per_token": per_token,
+                              "short_s": middle - start,
+                              "long_s": end - middle}), flush=True)
 
 
-def measure(context, tokens, rounds, reencode_tokens, late_after):
-    row = {"context": context}
-    for name, placement in (("rr", Placement("last", 1, context, 128)),
-                            ("all", Placement("all", None, context,
-                                              context))):
-        times = time_configuration(build(placement), tokens, rounds,
-                                   late_after)
-        row.update({f"{name}_{key}": value for key, value in times.items()})
-    row["reencode_seconds_per_token"] = time_reencoding(context,
-                                                        reencode_tokens)
-    return row
+# --- driver ---
+
+def ensure_base(base, commit):
+    if os.path.isdir(os.path.join(base, "keras_lrm")):
+        return
+    subprocess.run(["git", "worktree", "add", "--detach", base, commit],
+                   cwd=ROOT, check=True)
+
+
+def start_worker(role, args):
+    flags = ["--worker", role, "--tokens", str(args.tokens),
+             "--warm_tokens", str(args.warm_tokens),
+             "--layers", str(args.layers), "--d_model", str(args.d_model),
+             "--contexts", *map(str, args.contexts),
+             "--batches", *map(str, args.batches)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    script = os.path.join(ROOT, "bench", "generation.py")
+    if role == "before":
+        # The script, not `-m`: the current folder would come before
+        # PYTHONPATH and shadow the base checkout's keras_lrm.
+        command = [sys.executable, script]
+        env["PYTHONPATH"] = args.base
+        cwd = args.base
+    elif role == "after":
+        command = [sys.executable, "-m", "bench.generation"]
+        env.pop("PYTHONPATH", None)
+        cwd = ROOT
+    else:
+        command = [args.peers_python, script]
+        env.pop("PYTHONPATH", None)
+        cwd = tempfile.gettempdir()
+    process = subprocess.Popen(command + flags, cwd=cwd, env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    return process
+
+
+def read_reply(process, role):
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the {role} worker stopped (see its stderr)")
+    return json.loads(line)
+
+
+def measure(args):
+    roles = ["before", "after"] + ([] if args.no_peer else ["peer"])
+    if "before" in roles:
+        ensure_base(args.base, args.base_commit)
+    workers = {}
+    try:
+        # One at a time: a worker's compilation does not overlap another's.
+        for role in roles:
+            print(f"starting the {role} worker...", flush=True)
+            workers[role] = start_worker(role, args)
+            ready = read_reply(workers[role], role)["ready"]
+            print(f"  ready: {', '.join(ready)}", flush=True)
+        samples = {}
+        for index in range(args.rounds):
+            for batch in args.batches:
+                for context in args.contexts:
+                    for role in roles:
+                        if role == "peer" and context > PEER_MAX_CONTEXT:
+                            continue
+                        for name in IMPLEMENTATIONS[role]:
+                            key = f"{name}|{batch}|{context}"
+                            workers[role].stdin.write(key + "\n")
+                            workers[role].stdin.flush()
+                            reply = read_reply(workers[role], role)
+                            samples.setdefault(key, []).append(
+                                reply["seconds_per_token"])
+            print(f"round {index + 1}/{args.rounds} done", flush=True)
+    finally:
+        for process in workers.values():
+            if process.stdin:
+                process.stdin.close()
+            process.wait(timeout=120)
+    rows = []
+    for key, values in samples.items():
+        name, batch, context = key.split("|")
+        rows.append({"implementation": name, "batch": int(batch),
+                     "context": int(context),
+                     "ms_per_token": 1000 * statistics.median(values),
+                     "ms_per_token_rounds": [1000 * v for v in values]})
+    return rows
 
 
 def git_commit():
@@ -135,132 +286,182 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def report(results, command):
-    times, states = [], []
-    for r in results["rows"]:
-        cells = [str(r["context"])]
-        for name in ("rr", "all"):
-            cache = r[f"{name}_cache_seconds_per_token"]
-            memory = r[f"{name}_memory_seconds_per_token"]
-            late = r[f"{name}_cache_seconds_per_token_late"]
-            cells += [f"{1000 * cache:.2f}", f"{1000 * memory:.2f}",
-                      f"{memory / cache:.1f}x", f"{1000 * late:.2f}"]
-        reencode = r["reencode_seconds_per_token"]
-        cells += [f"{1000 * reencode:.1f}",
-                  f"{reencode / r['rr_cache_seconds_per_token']:.0f}x"]
-        times.append("| " + " | ".join(cells) + " |")
-        kib = {key: r[key] / 1024 for key in r if key.endswith("_bytes")}
-        states.append(
-            f"| {r['context']} | {kib['rr_cache_state_bytes']:.0f} KiB | "
-            f"{kib['rr_memory_state_bytes']:.0f} KiB | "
-            f"{kib['all_cache_state_bytes']:.0f} KiB | "
-            f"{kib['all_memory_state_bytes']:.0f} KiB | "
-            f"{r['all_cache_state_bytes'] / r['rr_cache_state_bytes']:.1f}x"
-            " |")
-    changes = [r[f"{k}_cache_seconds_per_token_late"]
-               / r[f"{k}_cache_seconds_per_token"] - 1
-               for r in results["rows"] for k in ("rr", "all")]
-    spread = f"{min(changes):+.0%} to {max(changes):+.0%}"
-    return f"""# Generation: key/value cache, memory state, re-encoding
+def lookup(rows, name, batch, context):
+    for row in rows:
+        if (row["implementation"], row["batch"], row["context"]) == \
+                (name, batch, context):
+            return row["ms_per_token"]
+    return None
 
-Measured by `{command}` at commit `{results['commit']}` on
-{results['machine']} ({results['date']}); TensorFlow {results['tf']},
-Keras {results['keras']}. Model: 6 layers, d_model 256, 4 heads, d_ff 1024,
-byte vocabulary, batch 1, fp32, XLA. Each token is one `time = 1` step.
 
-- **R&R**: the top layer keeps C tokens, the other five 128.
-- **all-C**: Transformer-XL, C tokens in every layer.
-- **cache**: the step reads the memory rows' keys and values as projected
-  when they were written (`call_with_cache`; what `generate` and the
-  export's `step_cached` use). **memory**: the step reads the memory state
-  (`call_with_memory`, the export's `step`); at `time = 1` it takes the
-  memory's part of the attention through the queries (`W_k^T q` against
-  the rows, `(p . m) W_v`) rather than projecting every memory row again,
-  as Transformer-XL and the peers in docs/benchmarks.md do. Both give the
-  same logits; the two were timed in
-  alternating rounds of {results['tokens']} tokens, median of
-  {results['rounds']}.
-- **late**: the cached step after {results['late_after']} more tokens. Every
-  step has the same shapes (the state is fixed-size), so the cost cannot
-  grow with the text; late against early measured {spread} here, which is
-  the timing drift of this machine, not a trend.
-- **re-encode**: no memory, every token re-reads the last C tokens.
+def report(results):
+    """The Markdown section of docs/generation.md for `results`."""
+    rows = results["rows"]
+    names = [n for role in IMPLEMENTATIONS for n in IMPLEMENTATIONS[role]
+             if any(r["implementation"] == n for r in rows)]
+    contexts = sorted({r["context"] for r in rows})
+    batches = sorted({r["batch"] for r in rows})
+    header = "| batch | context | " + " | ".join(names) + \
+        " | before export / after keras |"
+    lines = [header, "|" + "---|" * (len(names) + 3)]
+    for batch in batches:
+        for context in contexts:
+            cells = [lookup(rows, n, batch, context) for n in names]
+            before = lookup(rows, "before export", batch, context)
+            after = lookup(rows, "after keras", batch, context)
+            ratio = f"{before / after:.1f}x" if before and after else "-"
+            lines.append(f"| {batch} | {context} | " + " | ".join(
+                "-" if c is None else f"{c:.2f}" for c in cells)
+                + f" | {ratio} |")
+    goals = []
+    for batch in batches:
+        speedups = []
+        for context in contexts:
+            after = lookup(rows, "after keras", batch, context)
+            for base in ("before keras", "before export"):
+                before = lookup(rows, base, batch, context)
+                if before and after:
+                    speedups.append((before / after, base, context))
+        if batch == 1 and speedups:
+            worst = min(speedups)
+            goals.append(
+                f"- At least 3x faster than today's host loop at batch 1: "
+                f"the smallest speed-up measured is {worst[0]:.1f}x "
+                f"({worst[1]}, context {worst[2]}): "
+                f"{'met' if worst[0] >= 3 else 'not met'}.")
+    for batch in batches:
+        ours = lookup(rows, "after keras", batch, max(contexts))
+        peer = lookup(rows, "keras_hub GPT2", batch, 512)
+        if ours and peer:
+            goals.append(
+                f"- At {max(contexts)} context, at most half the peer's "
+                f"per-token time at 512 context (batch {batch}): "
+                f"{ours:.2f} ms vs {peer:.2f} ms, ratio {ours / peer:.2f}: "
+                f"{'met' if ours <= peer / 2 else 'not met'}.")
+    return f"""{BEGIN}
+## Compiled generation against today's host loop and KerasHub
 
-Milliseconds per generated token:
+Measured by `{results['command']}` at commit `{results['commit']}`
+(base `{results['base_commit']}`) on {results['machine']}
+({results['date']}); TensorFlow {results['tf']}, Keras {results['keras']},
+keras-hub {results['keras_hub']}. Model: {results['layers']} layers,
+d_model {results['d_model']}, 4 heads, d_ff {4 * results['d_model']}, pre-norm,
+byte vocabulary; memory C in the top layer, 128 in the others (the
+quickstart's placement); fp32; top-k 40 after a prompt of C tokens.
+Steady-state milliseconds per new token: `(t(n2) - t(n1)) / (n2 - n1)`
+for n1 = {results['warm_tokens']} and n2 = {results['warm_tokens'] + results['tokens']}
+new tokens, so the prompt and the per-call costs cancel; median of
+{results['rounds']} interleaved rounds (every implementation timed in turn,
+one process busy at a time).
 
-| context C | R&R cache | R&R memory | memory / cache | R&R cache late | all-C cache | all-C memory | memory / cache | all-C cache late | re-encode | re-encode / R&R cache |
-|---|---|---|---|---|---|---|---|---|---|---|
-{chr(10).join(times)}
+- **before keras / before export**: `keras_lrm.generate` at the base
+  commit on the Keras model and on its SavedModel: one call per token,
+  sampled in NumPy on the host.
+- **after keras**: `MemoryTransformerLM.generate` (what `keras_lrm.generate`
+  now calls): one XLA while loop, sampling on device.
+  **after export**: the SavedModel's `generate` signature, the same loop.
+- **keras_hub GPT2**: `GPT2CausalLM.generate`, same size, random weights,
+  XLA, `TopKSampler(k=40)`, total length C (its cache is as long as the
+  text; its position table stops at {PEER_MAX_CONTEXT}, so no larger C).
 
-Neither step multiplies the C memory rows by the key, value and position
-projections; both still read every memory row (the attention) and write
-the next state, so their cost grows with C. The cache reads and writes a
-key and a value per row, the memory state one hidden state.
+{chr(10).join(lines)}
 
-State one stream carries between calls (every state tensor plus the
-`filled` counter), as the SavedModel passes it. The cache holds a key and a
-value per memory row where the memory state holds one hidden state, so it
-is about twice the bytes:
+Goals (issue 20):
 
-| context C | R&R cache | R&R memory | all-C cache | all-C memory | all-C / R&R (cache) |
-|---|---|---|---|---|---|
-{chr(10).join(states)}
+{chr(10).join(goals) or '- (not enough rows to judge)'}
 
 Raw numbers: `{results['json']}`.
+{END}
 """
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contexts", type=int, nargs="+",
-                        default=[512, 2048, 8192])
-    parser.add_argument("--tokens", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--reencode_tokens", type=int, default=5)
-    parser.add_argument("--late_after", type=int, default=1000)
-    parser.add_argument("--report", default=os.path.join(
-        ROOT, "docs", "generation.md"))
-    parser.add_argument("--from_json", default=None,
-                        help="re-render the report from a results file")
-    args = parser.parse_args()
-    if args.from_json:
-        with open(args.from_json) as handle:
-            results = json.load(handle)
-        write_report(args.report, report(
-            results, results.get("command", "python bench/generation.py "
-                                 "(arguments not recorded)")))
-        return
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    rows = []
-    for context in args.contexts:
-        print(f"context {context}...", flush=True)
-        rows.append(measure(context, args.tokens, args.rounds,
-                            args.reencode_tokens, args.late_after))
-        print(json.dumps(rows[-1]), flush=True)
-    out_dir = os.path.join(ROOT, "bench", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    json_path = os.path.join(out_dir, f"generation-{stamp}.json")
-    results = {"rows": rows, "commit": git_commit(), "machine":
-               f"{cpu_model()}, {os.cpu_count()} cores",
-               "date": datetime.date.today().isoformat(),
-               "tf": tf.__version__, "keras": keras.__version__,
-               "late_after": args.late_after, "tokens": args.tokens,
-               "rounds": args.rounds,
-               "json": os.path.relpath(json_path, ROOT)}
-    results["command"] = "python bench/generation.py " + " ".join(
-        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k not in ("report", "from_json"))
-    with open(json_path, "w") as handle:
-        json.dump(results, handle, indent=2)
-    write_report(args.report, report(results, results["command"]))
-
-
-def write_report(path, text):
+def write_report(path, section):
+    text = open(path).read() if os.path.exists(path) else ""
+    if BEGIN in text and END in text:
+        start = text.index(BEGIN)
+        end = text.index(END) + len(END) + 1
+        text = text[:start] + section + text[end:]
+    else:
+        text = section + "\n" + text
     temporary = path + ".tmp"
     with open(temporary, "w") as handle:
         handle.write(text)
     os.replace(temporary, path)
-    print(text)
+
+
+def versions(args):
+    import keras
+    import tensorflow as tf
+
+    found = {"tf": tf.__version__, "keras": keras.__version__,
+             "keras_hub": "not run"}
+    if not args.no_peer:
+        done = subprocess.run(
+            [args.peers_python, "-c",
+             "import importlib.metadata as m; print(m.version('keras-hub'))"],
+            capture_output=True, text=True)
+        found["keras_hub"] = done.stdout.strip() or "unknown"
+    return found
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--contexts", type=int, nargs="+",
+                        default=[512, 1024, 2048, 8192])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--tokens", type=int, default=128,
+                        help="n2 - n1: tokens timed per measurement")
+    parser.add_argument("--warm_tokens", type=int, default=16, help="n1")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--d_model", type=int, default=256)
+    parser.add_argument("--base", default="/tmp/gen_base",
+                        help="git worktree of the base commit (made if "
+                             "missing)")
+    parser.add_argument("--base_commit", default="e29f24f")
+    parser.add_argument("--peers_python", default=PEERS_PYTHON)
+    parser.add_argument("--no_peer", action="store_true")
+    parser.add_argument("--no_report", action="store_true",
+                        help="write the JSON only, not docs/generation.md")
+    parser.add_argument("--report", default=DOC)
+    parser.add_argument("--from_json", default=None,
+                        help="re-render the report from a results file")
+    parser.add_argument("--worker", choices=sorted(IMPLEMENTATIONS),
+                        help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.worker:
+        return worker(args)
+    if args.from_json:
+        with open(args.from_json) as handle:
+            write_report(args.report, report(json.load(handle)))
+        return None
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    rows = measure(args)
+    out_dir = os.path.join(ROOT, "bench", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    json_path = os.path.join(out_dir, f"generation-{stamp}.json")
+    command = "python -m bench.generation " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    results = {"rows": rows, "commit": git_commit(),
+               "base_commit": args.base_commit,
+               "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+               "date": datetime.date.today().isoformat(),
+               "command": command.strip(), "tokens": args.tokens,
+               "warm_tokens": args.warm_tokens, "rounds": args.rounds,
+               "layers": args.layers, "d_model": args.d_model,
+               "json": os.path.relpath(json_path, ROOT), **versions(args)}
+    with open(json_path, "w") as handle:
+        json.dump(results, handle, indent=2)
+    section = report(results)
+    print(section)
+    if not args.no_report:
+        write_report(args.report, section)
+    return results
 
 
 if __name__ == "__main__":
