@@ -12,6 +12,7 @@ import socket
 import types
 import zipfile
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -38,6 +39,13 @@ from keras_lrm.data.streams import distribute_streams
 from keras_lrm.data.streams import eval_layout
 from keras_lrm.data.streams import stream_dataset
 from keras_lrm.data.streams import train_layout
+from keras_lrm.data.synthetic import SyntheticTask
+from keras_lrm.data.synthetic import answer_accuracy
+from keras_lrm.data.synthetic import dataset
+from keras_lrm.data.synthetic import generate
+from keras_lrm.data.synthetic import get_task
+from keras_lrm.data.synthetic import render
+from keras_lrm.data.synthetic import split_windows
 from tests.data import samples
 
 
@@ -516,6 +524,61 @@ ROWS = [
          num_replicas_in_sync=2), c.source(num_tokens=40),
          train_layout(40, 3, 4)),
      V, r"`batch_size` must be divisible by the 2 replicas"),
+    # synthetic tasks
+    ("get_task", "task='sort'", lambda c: get_task("sort"),
+     V, r"`task` must be one of \('copy', 'reverse', 'retrieval'\), a "
+        r"preset name \('copy24'"),
+    ("get_task", "task='copy' without length",
+     lambda c: get_task("copy", num_segments=2, segment_length=8),
+     V, r"`length` is required for task 'copy' \(a kind, not a preset\)"),
+    ("get_task", "num_segments=0",
+     lambda c: get_task("copy24", num_segments=0),
+     V, r"`num_segments` " + NOT_INT),
+    ("get_task", "segment_length=1.5",
+     lambda c: get_task("copy24", segment_length=1.5),
+     V, r"`segment_length` " + NOT_INT),
+    ("get_task", "length=0", lambda c: get_task("copy24", length=0),
+     V, r"`length` " + NOT_INT),
+    ("get_task", "copy24 in 2 segments of 12 (does not fit)",
+     lambda c: get_task("copy24", num_segments=2),
+     V, r"`length` does not fit: task 'copy' of length 24 \(repeats 2\) "
+        r"needs windows of 73 tokens, but num_segments \* segment_length "
+        r"\+ 1 = 25"),
+    ("get_task", "retrieval of 27 pairs (26 keys)",
+     lambda c: get_task("retrieval", length=27, num_segments=8,
+                        segment_length=8),
+     V, r"`length` \(key-value pairs\) must be <= 26"),
+    ("get_task", "repeats=2 for retrieval",
+     lambda c: get_task("retrieval8", repeats=2),
+     V, r"`repeats` must be 1 for task 'retrieval'"),
+    ("SyntheticTask", "kind='sort'",
+     lambda c: SyntheticTask("sort", 4, 2, 8),
+     V, r"`kind` must be one of \('copy', 'reverse', 'retrieval'\)"),
+    ("generate", "num_examples=0", lambda c: generate("copy24", 0, seed=0),
+     V, r"`num_examples` " + NOT_INT),
+    ("generate", "seed=-1", lambda c: generate("copy24", 2, seed=-1),
+     V, r"`seed` must be an integer >= 0"),
+    ("dataset (synthetic)", "batch_size=0",
+     lambda c: dataset("copy24", 8, seed=0, batch_size=0),
+     V, r"`batch_size` " + NOT_INT),
+    ("dataset (synthetic)", "num_examples=10, batch_size=32",
+     lambda c: dataset("copy24", 10, seed=0, batch_size=32),
+     V, r"`num_examples` must be >= `batch_size` \(32\)"),
+    ("split_windows", "windows of shape (73,)",
+     lambda c: split_windows(generate("copy24", 1, 0).windows[0]),
+     V, r"`windows` must be an int tensor of shape \(batch, T \+ 1\)"),
+    ("split_windows", "float windows",
+     lambda c: split_windows([[1.0, 2.0]]),
+     V, r"`windows` must be an int tensor of shape \(batch, T \+ 1\)"),
+    ("answer_accuracy", "logits of shape (2, 73, 39) for windows (2, 73)",
+     lambda c: answer_accuracy(np.zeros((2, 73, 39)),
+                               generate("copy24", 2, 0).windows),
+     V, r"`logits` must have shape \(2, 72, 'vocab'\)"),
+    ("answer_accuracy", "float windows",
+     lambda c: answer_accuracy(np.zeros((1, 1, 39)), [[1.0, 2.0]]),
+     V, r"`windows` must be int windows of shape \(batch, T \+ 1\)"),
+    ("render", "token_ids=[-1]", lambda c: render([-1]),
+     V, r"`token_ids` must lie in \[0, 39\)"),
 ]
 
 
