@@ -56,6 +56,9 @@ IMPLEMENTATIONS = {
     "peer": ("keras_hub GPT2",),
 }
 PEER_MAX_CONTEXT = 1024
+PARTIAL = (" (the keras_lrm step has the same shapes whether its memory is "
+           "full or not: unfilled rows are masked, not skipped; GPT-2 reads "
+           "all C positions)")
 
 
 # --- workers (one process per role; nothing here runs in the driver) ---
@@ -154,8 +157,10 @@ def worker(args):
             else:
                 found = keras_lrm_runners(args.worker, batch, context,
                                           args.layers, args.d_model, folder)
+            length = context if args.worker == "peer" or \
+                not args.prompt_tokens else min(args.prompt_tokens, context)
             prompt = np.random.default_rng(context).integers(
-                0, 256, (batch, context)).astype("int32")
+                0, 256, (batch, length)).astype("int32")
             for name, run in found.items():
                 run(prompt, n1)  # compile both lengths
                 run(prompt, n2)
@@ -193,6 +198,7 @@ def start_worker(role, args):
     flags = ["--worker", role, "--tokens", str(args.tokens),
              "--warm_tokens", str(args.warm_tokens),
              "--layers", str(args.layers), "--d_model", str(args.d_model),
+             "--prompt_tokens", str(args.prompt_tokens),
              "--contexts", *map(str, args.contexts),
              "--batches", *map(str, args.batches)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -347,7 +353,8 @@ Measured by `{results['command']}` at commit `{results['commit']}`
 keras-hub {results['keras_hub']}. Model: {results['layers']} layers,
 d_model {results['d_model']}, 4 heads, d_ff {4 * results['d_model']}, pre-norm,
 byte vocabulary; memory C in the top layer, 128 in the others (the
-quickstart's placement); fp32; top-k 40 after a prompt of C tokens.
+quickstart's placement); fp32; top-k 40 after a prompt of
+{results.get('prompt_tokens') or 'C'} tokens{PARTIAL if results.get('prompt_tokens') else ''}.
 Steady-state milliseconds per new token: `(t(n2) - t(n1)) / (n2 - n1)`
 for n1 = {results['warm_tokens']} and n2 = {results['warm_tokens'] + results['tokens']}
 new tokens, so the prompt and the per-call costs cancel; median of
@@ -414,6 +421,9 @@ def parse(argv=None):
                         help="n2 - n1: tokens timed per measurement")
     parser.add_argument("--warm_tokens", type=int, default=16, help="n1")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--prompt_tokens", type=int, default=0,
+                        help="keras_lrm prompt length (default: the "
+                             "context, filling the memory)")
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--d_model", type=int, default=256)
     parser.add_argument("--base", default="/tmp/gen_base",
@@ -454,6 +464,7 @@ def main(argv=None):
                "command": command.strip(), "tokens": args.tokens,
                "warm_tokens": args.warm_tokens, "rounds": args.rounds,
                "layers": args.layers, "d_model": args.d_model,
+               "prompt_tokens": args.prompt_tokens,
                "json": os.path.relpath(json_path, ROOT), **versions(args)}
     with open(json_path, "w") as handle:
         json.dump(results, handle, indent=2)
