@@ -1,7 +1,6 @@
 """Recipe flags and `--help`: made from the `Experiment` fields' own
 documentation, and answered without loading TensorFlow."""
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import pytest
 
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import parse_experiment
+from keras_lrm.training.experiment_config import flag_fields
 from tests.test_recipes import ROOT
 from tests.test_recipes import load_recipe
 
@@ -38,7 +38,7 @@ def flag_entries(text):
 
 
 def test_every_field_documents_itself():
-    for field in dataclasses.fields(Experiment):
+    for field in flag_fields():
         text = field.metadata.get("help", "")
         assert len(text) > 8, field.name
 
@@ -65,7 +65,7 @@ def test_help_gives_every_flag_one_default_and_its_tiny_value(name):
     entries = flag_entries(text)
     assert "(default: None)" not in text
     unused = getattr(recipe, "UNUSED", {})
-    for field in dataclasses.fields(Experiment):
+    for field in flag_fields():
         flag = f"--{field.name}"
         if field.name in unused:
             assert flag not in entries, flag
@@ -129,6 +129,7 @@ def test_generate_help_shows_its_defaults():
 _NO_TENSORFLOW = """
 import runpy, sys
 from keras_lrm.training.cli import parse_experiment
+from keras_lrm.training.experiment_config import flag_fields
 for name in ("quickstart", "enwik8", "wikitext103", "pg19"):
     recipe = runpy.run_path(f"recipes/{name}.py")
     parse_experiment(recipe["DEFAULTS"], recipe["TINY"],

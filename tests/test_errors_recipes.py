@@ -118,6 +118,7 @@ FIELD_ROWS = [
     (dict(learning_rate="0.1"), "`learning_rate` must be a number"),
     (dict(name=None), "`name` must be a string"),
     (dict(verbose=None), '`verbose` must be "auto", 0'),
+    (dict(model=3), "`model` must be a ModelConfig (or a dict of its"),
 ]
 
 

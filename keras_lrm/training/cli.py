@@ -1,9 +1,10 @@
 """Command-line flags for an `Experiment`: one flag per field.
 
 `--help` is made from the fields' own documentation (their `help` and
-`choices` metadata in `experiment_config.py`), with the recipe's default
-and, where `--tiny` changes it, the `--tiny` value. Parsing imports neither
-TensorFlow nor Keras: `--help` and a bad flag answer at once.
+`choices` metadata in `experiment_config.py`, group by group), with the
+recipe's default and, where `--tiny` changes it, the `--tiny` value.
+Parsing imports neither TensorFlow nor Keras: `--help` and a bad flag
+answer at once.
 """
 
 import argparse
@@ -11,7 +12,7 @@ import dataclasses
 
 from keras_lrm.training.experiment_config import ALLOW_SHORT_CORPORA
 from keras_lrm.training.experiment_config import MAX_BYTES_CORPORA
-from keras_lrm.training.experiment_config import Experiment
+from keras_lrm.training.experiment_config import flag_fields
 
 TINY_HELP = ("a small model, few steps and little data, for a first try "
              "or a test (the values after '--tiny:' below)")
@@ -48,7 +49,7 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
         recipe_flags = argparse.ArgumentParser(add_help=False)
         add_flags(recipe_flags)
         own = set(vars(recipe_flags.parse_args([])))
-        taken = {field.name for field in dataclasses.fields(Experiment)}
+        taken = {field.name for field in flag_fields()}
         clash = own & (taken | {"tiny"})
         if clash:
             raise ValueError(
@@ -60,7 +61,7 @@ def parse_experiment(defaults, tiny=None, argv=None, description=None,
         description=description, parents=parents,
         formatter_class=HelpFormatter)
     parser.add_argument("--tiny", action="store_true", help=TINY_HELP)
-    for field in dataclasses.fields(Experiment):
+    for field in flag_fields():
         flag = f"--{field.name}"
         text = argparse.SUPPRESS if field.name in (unused or {}) else \
             flag_help(field, defaults, tiny)

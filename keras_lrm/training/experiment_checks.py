@@ -1,4 +1,4 @@
-"""Checks of an `Experiment`'s fields, before anything runs.
+"""Checks of an `Experiment`'s fields, group by group, before anything runs.
 
 A bad flag fails at once with its name, not after data preparation,
 an evaluation or a training run.
@@ -14,12 +14,12 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.arguments import is_int
-from keras_lrm.training.experiment_config import CORPORA
-from keras_lrm.training.experiment_config import POLICIES
-from keras_lrm.training.experiment_config import PRECISIONS
-from keras_lrm.training.experiment_config import STRATEGIES
-from keras_lrm.training.experiment_config import TOKENIZER_NAMES
-from keras_lrm.training.experiment_config import VERBOSE
+from keras_lrm.training.config_groups import CORPORA
+from keras_lrm.training.config_groups import POLICIES
+from keras_lrm.training.config_groups import PRECISIONS
+from keras_lrm.training.config_groups import STRATEGIES
+from keras_lrm.training.config_groups import TOKENIZER_NAMES
+from keras_lrm.training.config_groups import VERBOSE
 
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
@@ -27,50 +27,141 @@ POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
             "save_every", "sample_tokens")
 RATES = ("dropout", "attention_dropout")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
-# Folders that must be named (an empty `export_dir` means "no export").
-FOLDERS = ("data_dir", "checkpoint_dir", "log_dir")
 # `keras.utils.set_random_seed` takes NumPy's seeds.
 MAX_SEED = 2**32 - 1
 
 
 def check_experiment(experiment):
-    """Raises `ValueError` naming the first field (flag) out of range, or
-    the fields that do not fit together."""
-    _check_types(experiment)
-    for field in dataclasses.fields(experiment):
-        name, value = field.name, getattr(experiment, field.name)
-        if field.type is not int:
-            continue
-        if name in POSITIVE:
-            check_positive(name, value)
-        else:
-            check_non_negative(name, value)
+    """Raises `ValueError` naming the first field of `experiment` out of
+    range (each group checks itself when it is made; this checks them
+    again, after a field was set in place)."""
+    check_name(experiment.name)
+    check_data(experiment.data)
+    check_model(experiment.model)
+    check_training(experiment.training)
+    check_evaluation(experiment.evaluation)
+    check_output(experiment.output)
+
+
+def check_data(config):
+    """Raises `ValueError` naming the first field of a `DataConfig` out of
+    range."""
+    _check_fields(config)
+    _check_choice(config, "corpus", CORPORA)
+    _check_choice(config, "tokenizer", TOKENIZER_NAMES)
+    _check_folder(config, "data_dir")
+
+
+def check_model(config):
+    """Raises `ValueError` naming the first field of a `ModelConfig` out
+    of range, or the fields that do not fit together."""
+    _check_fields(config)
     for name in RATES:
-        check_rate(name, getattr(experiment, name))
-    check_positive_number("learning_rate", experiment.learning_rate)
-    ratio = experiment.min_learning_rate_ratio
+        check_rate(name, getattr(config, name))
+    _check_choice(config, "placement", POLICIES)
+    d_model, num_heads = config.d_model, config.num_heads
+    if d_model % num_heads or d_model % 2:
+        # Keras is imported only to name the error.
+        from keras_lrm.models.memory_transformer_lm import check_dimensions
+
+        check_dimensions(d_model, num_heads)
+    # `num_long` <= `num_layers`, as the placement checks it (the lengths,
+    # >= 0, are checked above; evaluation lengths change no layer).
+    if config.placement not in ("all", "none") and \
+            config.num_long > config.num_layers:
+        config.placement_for(config.long_length, config.short_length) \
+            .memory_lengths(config.num_layers)
+
+
+def check_training(config):
+    """Raises `ValueError` naming the first field of a `TrainingConfig`
+    out of range, or the fields that do not fit together."""
+    _check_fields(config)
+    check_positive_number("learning_rate", config.learning_rate)
+    ratio = config.min_learning_rate_ratio
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(
             "`min_learning_rate_ratio` must be in [0, 1]. Received: "
             f"min_learning_rate_ratio={ratio!r}"
         )
-    if not 0 <= experiment.clip_norm < math.inf:
+    if not 0 <= config.clip_norm < math.inf:
         raise ValueError(
             "`clip_norm` must be a finite number >= 0 (0: no clipping). "
-            f"Received: clip_norm={experiment.clip_norm!r}"
+            f"Received: clip_norm={config.clip_norm!r}"
         )
-    for name, allowed in (("corpus", CORPORA), ("tokenizer", TOKENIZER_NAMES),
-                          ("strategy", STRATEGIES), ("placement", POLICIES)):
-        value = getattr(experiment, name)
-        if value not in allowed:
-            raise ValueError(
-                f"`{name}` must be one of {allowed}. Received: "
-                f"{name}={value!r}"
-            )
-    _check_precision(experiment.precision)
-    verbose_value(experiment.verbose)
-    _check_folders(experiment)
-    _check_combinations(experiment)
+    if config.seed > MAX_SEED:
+        raise ValueError(
+            f"`seed` must be <= {MAX_SEED}. Received: seed={config.seed}"
+        )
+    _check_choice(config, "strategy", STRATEGIES)
+    _check_precision(config.precision)
+    if config.tpu and config.strategy not in ("auto", "tpu"):
+        raise ValueError(
+            '`tpu` is used only with strategy "tpu" or "auto". Received: '
+            f"tpu={config.tpu!r}, strategy={config.strategy!r}"
+        )
+
+
+def check_evaluation(config):
+    """Raises `ValueError` naming the first field of an
+    `EvaluationConfig` out of range."""
+    _check_fields(config)
+    if config.eval_tokens == 1:
+        raise ValueError(
+            "`eval_tokens` must be 0 (the whole split) or >= 2 (the first "
+            "token is context only). Received: eval_tokens=1"
+        )
+
+
+def check_output(config):
+    """Raises `ValueError` naming the first field of an `OutputConfig` out
+    of range."""
+    _check_fields(config)
+    verbose_value(config.verbose)
+    for name in ("checkpoint_dir", "log_dir"):
+        _check_folder(config, name)
+
+
+def check_name(name):
+    """Raises `ValueError` unless `name` is a plain folder name."""
+    if not isinstance(name, str):
+        raise ValueError(f"`name` must be a string. Received: name={name!r}")
+    if not name or name in (".", "..") or "/" in name or \
+            (os.sep != "/" and os.sep in name):
+        # The name is a folder under checkpoint_dir, log_dir and export_dir:
+        # "" or ".." would put a run's files into (or above) those folders.
+        raise ValueError(
+            "`name` must be a plain folder name (not empty, no '/', not "
+            f"'.' or '..'). Received: name={name!r}"
+        )
+
+
+def _check_fields(config):
+    """Each field holds its declared type, and each integer field is >= 1
+    (`POSITIVE`) or >= 0."""
+    _check_types(config)
+    for field in dataclasses.fields(config):
+        if field.type is not int:
+            continue
+        value = getattr(config, field.name)
+        if field.name in POSITIVE:
+            check_positive(field.name, value)
+        else:
+            check_non_negative(field.name, value)
+
+
+def _check_choice(config, name, allowed):
+    value = getattr(config, name)
+    if value not in allowed:
+        raise ValueError(
+            f"`{name}` must be one of {allowed}. Received: {name}={value!r}"
+        )
+
+
+def _check_folder(config, name):
+    # An empty `export_dir` means "no export"; these must be named.
+    if not getattr(config, name):
+        raise ValueError(f"`{name}` must name a folder. Received: {name}=''")
 
 
 def verbose_value(value):
@@ -86,11 +177,11 @@ def verbose_value(value):
     )
 
 
-def _check_types(experiment):
+def _check_types(config):
     """Each field holds its declared type (a float field takes an int;
     `verbose` takes an int too)."""
-    for field in dataclasses.fields(experiment):
-        name, value = field.name, getattr(experiment, field.name)
+    for field in dataclasses.fields(config):
+        name, value = field.name, getattr(config, field.name)
         if field.type is bool:
             ok, wanted = isinstance(value, bool), "True or False"
         elif field.type is int:
@@ -107,56 +198,6 @@ def _check_types(experiment):
             raise ValueError(
                 f"`{name}` must be {wanted}. Received: {name}={value!r}"
             )
-
-
-def _check_folders(experiment):
-    name = experiment.name
-    if not name or name in (".", "..") or "/" in name or \
-            (os.sep != "/" and os.sep in name):
-        # The name is a folder under checkpoint_dir, log_dir and export_dir:
-        # "" or ".." would put a run's files into (or above) those folders.
-        raise ValueError(
-            "`name` must be a plain folder name (not empty, no '/', not "
-            f"'.' or '..'). Received: name={name!r}"
-        )
-    for folder in FOLDERS:
-        if not getattr(experiment, folder):
-            raise ValueError(
-                f"`{folder}` must name a folder. Received: {folder}=''"
-            )
-
-
-def _check_combinations(experiment):
-    """What the model, the placement, the seed and the evaluation check
-    when they run, checked now."""
-    if experiment.seed > MAX_SEED:
-        raise ValueError(
-            f"`seed` must be <= {MAX_SEED}. Received: "
-            f"seed={experiment.seed}"
-        )
-    d_model, num_heads = experiment.d_model, experiment.num_heads
-    if d_model % num_heads or d_model % 2:
-        # Keras is imported only to name the error.
-        from keras_lrm.models.memory_transformer_lm import check_dimensions
-
-        check_dimensions(d_model, num_heads)
-    # `num_long` <= `num_layers`, as the placement checks it (the lengths,
-    # >= 0, are checked above; evaluation lengths change no layer).
-    if experiment.placement not in ("all", "none") and \
-            experiment.num_long > experiment.num_layers:
-        experiment.placement_for(
-            experiment.long_length,
-            experiment.short_length).memory_lengths(experiment.num_layers)
-    if experiment.eval_tokens == 1:
-        raise ValueError(
-            "`eval_tokens` must be 0 (the whole split) or >= 2 (the first "
-            "token is context only). Received: eval_tokens=1"
-        )
-    if experiment.tpu and experiment.strategy not in ("auto", "tpu"):
-        raise ValueError(
-            '`tpu` is used only with strategy "tpu" or "auto". Received: '
-            f"tpu={experiment.tpu!r}, strategy={experiment.strategy!r}"
-        )
 
 
 def _check_precision(value):

@@ -1,7 +1,31 @@
-"""`Experiment`: the fields of a run, each documented once.
+"""`Experiment`: the fields of a run, grouped by concern, each documented once.
 
-Every field is a recipe flag; its `help` (in the field's metadata) is what
-`--help` prints, so the flags and their documentation cannot drift apart.
+A run's settings come in five groups, each a dataclass that checks its own
+fields when it is made:
+
+- `DataConfig`: the corpus, its tokenizer and where its TFRecords go;
+- `ModelConfig`: the model's sizes and its memory placement;
+- `TrainingConfig`: the batch, the optimizer, the seed and the hardware;
+- `EvaluationConfig`: how the validation (and test) splits are read;
+- `OutputConfig`: checkpoints, logs, export, sample and progress.
+
+`Experiment` composes them with the run's `name`. Every field of every
+group is a recipe flag of the same name; its `help` (in the field's
+metadata) is what `--help` prints, so the flags and their documentation
+cannot drift apart (`flag_fields()` lists them in `--help` order).
+
+An `Experiment` is made either way, and both keep working:
+
+    Experiment(name="run", num_layers=12, train_steps=500)      # by flag
+    Experiment(name="run", model=ModelConfig(num_layers=12),
+               training=TrainingConfig(train_steps=500))       # by group
+
+Flat names read and write their group's field (`experiment.num_layers` is
+`experiment.model.num_layers`), and `dataclasses.replace(experiment,
+train_steps=9)` takes them too. `flat_dict()` gives every field by flag
+name (what `results.json` records), and `Experiment(**flat_dict)` makes an
+equal experiment; a group may also be given as a dict (what
+`dataclasses.asdict` writes).
 
 Imports neither TensorFlow nor Keras, so that a recipe's flags (and its
 `--help`) parse in a fraction of a second; the checks of the values import
@@ -11,167 +35,123 @@ them only to name an error.
 import dataclasses
 import os
 
-# The values the text-valued fields take (checked by `check_experiment`;
-# tests check that they are the library's own lists).
-CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
-           "text")
-# Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
-# its trained model, so it is passed to `prepare` as an instance.
-TOKENIZER_NAMES = ("bytes", "words")
-STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "cpu")
-POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
-# The floating-point Keras dtype policies by name ("auto" picks one); any
-# other floating policy Keras knows is accepted too.
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16",
-              "bfloat16", "float16", "float64")
-# Keras' `verbose` values (a flag gives them as text).
-VERBOSE = ("auto", 0, 1, 2)
-# The corpora each corpus option applies to.
-MAX_BYTES_CORPORA = ("stdlib", "text")
-ALLOW_SHORT_CORPORA = ("enwik8",)
+# Re-exported: the groups and the values their fields take.
+from keras_lrm.training.config_groups import ALLOW_SHORT_CORPORA  # noqa: F401
+from keras_lrm.training.config_groups import CORPORA  # noqa: F401
+from keras_lrm.training.config_groups import GROUP_OF
+from keras_lrm.training.config_groups import GROUPS
+from keras_lrm.training.config_groups import MAX_BYTES_CORPORA  # noqa: F401
+from keras_lrm.training.config_groups import POLICIES  # noqa: F401
+from keras_lrm.training.config_groups import PRECISIONS  # noqa: F401
+from keras_lrm.training.config_groups import STRATEGIES  # noqa: F401
+from keras_lrm.training.config_groups import TOKENIZER_NAMES  # noqa: F401
+from keras_lrm.training.config_groups import VERBOSE  # noqa: F401
+from keras_lrm.training.config_groups import DataConfig
+from keras_lrm.training.config_groups import EvaluationConfig
+from keras_lrm.training.config_groups import ModelConfig
+from keras_lrm.training.config_groups import OutputConfig
+from keras_lrm.training.config_groups import TrainingConfig
+from keras_lrm.training.config_groups import flag_field
 
 
-def _field(default, help, choices=None):
-    """A dataclass field with its flag's help (and the values it takes)."""
-    metadata = {"help": help}
-    if choices is not None:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False)
 class Experiment:
-    """Everything a run needs; every field is also a recipe flag.
+    """Everything a run needs: its `name` and five groups of settings.
 
-    Each field's `metadata["help"]` says what it means, and what 0 or ""
-    means where they are special; `metadata["choices"]`, where present,
-    lists the values it takes. Constructing one checks every field
-    (`ValueError` naming the first one out of range).
+    Every field of every group is also a recipe flag (see the module
+    docstring for the two ways to make one). Making one checks every
+    field: `ValueError` naming the first one out of range.
+
+    Args:
+        name: the run's name (its folder under `checkpoint_dir`, `log_dir`
+            and `export_dir`).
+        data: a `DataConfig` (or a dict of its fields).
+        model: a `ModelConfig` (or a dict of its fields).
+        training: a `TrainingConfig` (or a dict of its fields).
+        evaluation: an `EvaluationConfig` (or a dict of its fields).
+        output: an `OutputConfig` (or a dict of its fields).
+        **fields: any group's fields by flag name, which override the
+            values of the groups given.
     """
 
-    name: str = _field(
+    name: str = flag_field(
         "quickstart", "run name: its folder under checkpoint_dir, log_dir "
         "and export_dir")
-    # Data.
-    corpus: str = _field("stdlib", "the text to train on", CORPORA)
-    corpus_path: str = _field(
-        "", "the corpus's local data: the enwik8 file or zip, the "
-        "wikitext-103 folder, a TFDS data_dir (pg19, tiny_shakespeare), a "
-        "text file, folder or glob (text), a folder of .py files (stdlib); "
-        "'': the stdlib corpus reads this Python's standard library")
-    corpus_max_bytes: int = _field(
-        0, "at most this many bytes per split, whole files first "
-        f"({' and '.join(MAX_BYTES_CORPORA)} corpora only); 0: no limit")
-    corpus_allow_short: bool = _field(
-        False, "cut an enwik8 file shorter than 10^8 bytes 90/5/5 instead "
-        "of refusing it (enwik8 corpus only)")
-    tokenizer: str = _field(
-        "bytes", "bytes (256 symbols, scored in bits per byte) or words (a "
-        "vocabulary of the training split, scored in perplexity)",
-        TOKENIZER_NAMES)
-    data_dir: str = _field(
-        "tfrecords", "folder of the prepared TFRecords (local or gs://)")
-    # Model.
-    num_layers: int = _field(6, "transformer layers")
-    d_model: int = _field(
-        256, "model width (even, and divisible by num_heads)")
-    num_heads: int = _field(4, "attention heads")
-    d_ff: int = _field(1024, "feed-forward width")
-    dropout: float = _field(0.1, "dropout rate, in [0, 1)")
-    attention_dropout: float = _field(
-        0.0, "dropout rate of the attention probabilities, in [0, 1)")
-    pre_norm: bool = _field(
-        False, "layer normalization before each sublayer (--no-pre_norm: "
-        "after it, as Transformer-XL)")
-    tie_embeddings: bool = _field(
-        True, "the output layer shares the embedding matrix")
-    clamp_len: int = _field(
-        0, "relative distances beyond this share one position encoding "
-        "(Transformer-XL's clamp_len); 0: no clamping")
-    placement: str = _field(
-        "interleaved", "which layers keep the long memory: all "
-        "(Transformer-XL), none, or num_long layers interleaved (evenly "
-        "spaced, top layer included), first, last or middle", POLICIES)
-    num_long: int = _field(
-        1, "layers with a long memory (placements interleaved, first, "
-        "last, middle)")
-    long_length: int = _field(
-        512, "memory length (tokens) of the long-memory layers")
-    short_length: int = _field(
-        128, "memory length (tokens) of the other layers")
-    eval_long_length: int = _field(
-        0, "long memory length at evaluation; 0: long_length")
-    eval_short_length: int = _field(
-        0, "short memory length at evaluation; 0: short_length")
-    # Training.
-    batch_size: int = _field(
-        8, "streams per batch, each carrying its memory from step to step")
-    segment_length: int = _field(
-        128, "tokens per segment (the window trained on at each step)")
-    train_steps: int = _field(1000, "training steps")
-    learning_rate: float = _field(2.5e-4, "peak Adam learning rate")
-    warmup_steps: int = _field(
-        0, "steps of linear warm-up before the cosine decay; 0: none")
-    min_learning_rate_ratio: float = _field(
-        0.0, "final learning rate of the cosine decay, as a fraction of "
-        "learning_rate, in [0, 1]")
-    clip_norm: float = _field(
-        0.25, "clip gradients to this global norm (under a strategy Keras "
-        "clips each replica's part before summing them); 0: no clipping")
-    seed: int = _field(
-        0, "random seed (weights, dropout, the sample), 0 to 2**32-1")
-    # Evaluation.
-    eval_batch_size: int = _field(8, "streams per evaluation batch")
-    eval_segment_length: int = _field(
-        0, "tokens per evaluation segment; 0: segment_length")
-    eval_tokens: int = _field(
-        0, "tokens of each evaluated split (>= 2); 0: the whole split")
-    test: bool = _field(False, "also evaluate the test split at the end")
-    # Hardware.
-    strategy: str = _field(
-        "auto", "distribution: auto (a TPU, TF_CONFIG's workers or several "
-        "GPUs when there are, else one device), tpu, multiworker, mirrored "
-        "or cpu", STRATEGIES)
-    tpu: str = _field(
-        "", "TPU name or address, with strategy tpu or auto; '': found "
-        "from the environment")
-    precision: str = _field(
-        "auto", "Keras dtype policy (or another floating one); auto: "
-        "mixed_bfloat16 on a TPU, float32 elsewhere", PRECISIONS)
-    jit_compile: bool = _field(
-        True, "compile the training and evaluation steps with XLA")
-    steps_per_execution: int = _field(
-        1, "training steps per call of the compiled step function")
-    # Outputs.
-    checkpoint_dir: str = _field(
-        "checkpoints", "folder of the run folders (checkpoints, "
-        "model.keras, tokenizer/, results.json)")
-    log_dir: str = _field("logs", "folder of the TensorBoard logs")
-    save_every: int = _field(500, "checkpoint every this many steps")
-    export_dir: str = _field(
-        "saved_models", "folder of the SavedModel export; '': no export")
-    sample_prompt: str = _field(
-        "", "after the export, generate a sample from this prompt; '': "
-        "no sample")
-    sample_tokens: int = _field(200, "tokens of the sample")
-    verbose: str = _field(
-        "auto", "progress: 0 (silent), 1 (a bar), 2 (a plain line every "
-        "twentieth of training) or auto (1 in a terminal or notebook, "
-        "else 2)", VERBOSE)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(
+        default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(
+        default_factory=EvaluationConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
-    def __post_init__(self):
-        from keras_lrm.training.experiment_checks import check_experiment
+    def __init__(self, name="quickstart", data=None, model=None,
+                 training=None, evaluation=None, output=None, **fields):
+        unknown = sorted(set(fields) - set(GROUP_OF))
+        if unknown:
+            raise TypeError(
+                "Experiment() got unexpected keyword arguments: "
+                f"{', '.join(unknown)}")
+        from keras_lrm.training.experiment_checks import check_name
 
-        check_experiment(self)
+        check_name(name)
+        self.name = name
+        given = {"data": data, "model": model, "training": training,
+                 "evaluation": evaluation, "output": output}
+        for group, cls in GROUPS.items():
+            value = given[group]
+            changes = {key: fields[key] for key in fields
+                       if GROUP_OF[key] == group}
+            if value is None:
+                value = cls(**changes)
+            else:
+                if isinstance(value, dict):
+                    value = cls(**value)
+                elif not isinstance(value, cls):
+                    raise ValueError(
+                        f"`{group}` must be a {cls.__name__} (or a dict of "
+                        f"its fields). Received: {group}={value!r}"
+                    )
+                # A copy: two experiments never share a group.
+                value = dataclasses.replace(value, **changes)
+            setattr(self, group, value)
+
+    def flat_dict(self):
+        """Every field by its flag name (`name` first, then the groups'
+        fields in `--help` order): what `results.json` records."""
+        flat = {"name": self.name}
+        for group in GROUPS:
+            flat.update(dataclasses.asdict(getattr(self, group)))
+        return flat
 
     def placement_for(self, long_length, short_length):
         """The `Placement` of the run, with these memory lengths."""
-        from keras_lrm.placement import Placement
-
-        num_long = None if self.placement in ("all", "none") \
-            else self.num_long
-        return Placement(self.placement, num_long, long_length, short_length)
+        return self.model.placement_for(long_length, short_length)
 
     @property
     def run_dir(self):
-        return os.path.join(self.checkpoint_dir, self.name)
+        return os.path.join(self.output.checkpoint_dir, self.name)
+
+
+def _flat_property(name, group):
+    def get(self):
+        return getattr(getattr(self, group), name)
+
+    def set(self, value):
+        setattr(getattr(self, group), name, value)
+
+    return property(get, set, doc=f"`self.{group}.{name}`.")
+
+
+for _name, _group in GROUP_OF.items():
+    setattr(Experiment, _name, _flat_property(_name, _group))
+del _name, _group
+
+
+def flag_fields():
+    """The fields that are flags, in `--help` order: `Experiment.name`,
+    then every group's fields."""
+    name = next(field for field in dataclasses.fields(Experiment)
+                if field.name == "name")
+    return [name] + [field for cls in GROUPS.values()
+                     for field in dataclasses.fields(cls)]

@@ -1,0 +1,207 @@
+"""The five groups of an `Experiment`'s fields, one dataclass per concern.
+
+`DataConfig`, `ModelConfig`, `TrainingConfig`, `EvaluationConfig` and
+`OutputConfig` each check their own fields when made (`ValueError` naming
+the first one out of range). Every field is a recipe flag: its `help` (and
+`choices`) metadata is what `--help` prints. Imports neither TensorFlow nor
+Keras (see `experiment_config`).
+"""
+
+import dataclasses
+
+# The values the text-valued fields take (checked by `experiment_checks`;
+# tests check that they are the library's own lists).
+CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
+           "text")
+# Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
+# its trained model, so it is passed to `prepare` as an instance.
+TOKENIZER_NAMES = ("bytes", "words")
+STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "cpu")
+POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
+# The floating-point Keras dtype policies by name ("auto" picks one); any
+# other floating policy Keras knows is accepted too.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16",
+              "bfloat16", "float16", "float64")
+# Keras' `verbose` values (a flag gives them as text).
+VERBOSE = ("auto", 0, 1, 2)
+# The corpora each corpus option applies to.
+MAX_BYTES_CORPORA = ("stdlib", "text")
+ALLOW_SHORT_CORPORA = ("enwik8",)
+
+
+def flag_field(default, help, choices=None):
+    """A dataclass field with its flag's help (and the values it takes)."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _checked(check_name):
+    """`__post_init__` running `experiment_checks.<check_name>` (imported
+    then: the checks import Keras to name some errors)."""
+
+    def __post_init__(self):
+        from keras_lrm.training import experiment_checks
+
+        getattr(experiment_checks, check_name)(self)
+
+    return __post_init__
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """The text to train on, its tokenizer and its prepared TFRecords."""
+
+    corpus: str = flag_field("stdlib", "the text to train on", CORPORA)
+    corpus_path: str = flag_field(
+        "", "the corpus's local data: the enwik8 file or zip, the "
+        "wikitext-103 folder, a TFDS data_dir (pg19, tiny_shakespeare), a "
+        "text file, folder or glob (text), a folder of .py files (stdlib); "
+        "'': the stdlib corpus reads this Python's standard library")
+    corpus_max_bytes: int = flag_field(
+        0, "at most this many bytes per split, whole files first "
+        f"({' and '.join(MAX_BYTES_CORPORA)} corpora only); 0: no limit")
+    corpus_allow_short: bool = flag_field(
+        False, "cut an enwik8 file shorter than 10^8 bytes 90/5/5 instead "
+        "of refusing it (enwik8 corpus only)")
+    tokenizer: str = flag_field(
+        "bytes", "bytes (256 symbols, scored in bits per byte) or words (a "
+        "vocabulary of the training split, scored in perplexity)",
+        TOKENIZER_NAMES)
+    data_dir: str = flag_field(
+        "tfrecords", "folder of the prepared TFRecords (local or gs://)")
+
+    __post_init__ = _checked("check_data")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The model's sizes and which layers keep which memory length."""
+
+    num_layers: int = flag_field(6, "transformer layers")
+    d_model: int = flag_field(
+        256, "model width (even, and divisible by num_heads)")
+    num_heads: int = flag_field(4, "attention heads")
+    d_ff: int = flag_field(1024, "feed-forward width")
+    dropout: float = flag_field(0.1, "dropout rate, in [0, 1)")
+    attention_dropout: float = flag_field(
+        0.0, "dropout rate of the attention probabilities, in [0, 1)")
+    pre_norm: bool = flag_field(
+        False, "layer normalization before each sublayer (--no-pre_norm: "
+        "after it, as Transformer-XL)")
+    tie_embeddings: bool = flag_field(
+        True, "the output layer shares the embedding matrix")
+    clamp_len: int = flag_field(
+        0, "relative distances beyond this share one position encoding "
+        "(Transformer-XL's clamp_len); 0: no clamping")
+    placement: str = flag_field(
+        "interleaved", "which layers keep the long memory: all "
+        "(Transformer-XL), none, or num_long layers interleaved (evenly "
+        "spaced, top layer included), first, last or middle", POLICIES)
+    num_long: int = flag_field(
+        1, "layers with a long memory (placements interleaved, first, "
+        "last, middle)")
+    long_length: int = flag_field(
+        512, "memory length (tokens) of the long-memory layers")
+    short_length: int = flag_field(
+        128, "memory length (tokens) of the other layers")
+
+    __post_init__ = _checked("check_model")
+
+    def placement_for(self, long_length, short_length):
+        """The `Placement` of this model, with these memory lengths."""
+        from keras_lrm.placement import Placement
+
+        num_long = None if self.placement in ("all", "none") \
+            else self.num_long
+        return Placement(self.placement, num_long, long_length, short_length)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """The batches, the optimizer, the seed and the hardware of training."""
+
+    batch_size: int = flag_field(
+        8, "streams per batch, each carrying its memory from step to step")
+    segment_length: int = flag_field(
+        128, "tokens per segment (the window trained on at each step)")
+    train_steps: int = flag_field(1000, "training steps")
+    learning_rate: float = flag_field(2.5e-4, "peak Adam learning rate")
+    warmup_steps: int = flag_field(
+        0, "steps of linear warm-up before the cosine decay; 0: none")
+    min_learning_rate_ratio: float = flag_field(
+        0.0, "final learning rate of the cosine decay, as a fraction of "
+        "learning_rate, in [0, 1]")
+    clip_norm: float = flag_field(
+        0.25, "clip gradients to this global norm (under a strategy Keras "
+        "clips each replica's part before summing them); 0: no clipping")
+    seed: int = flag_field(
+        0, "random seed (weights, dropout, the sample), 0 to 2**32-1")
+    strategy: str = flag_field(
+        "auto", "distribution: auto (a TPU, TF_CONFIG's workers or several "
+        "GPUs when there are, else one device), tpu, multiworker, mirrored "
+        "or cpu", STRATEGIES)
+    tpu: str = flag_field(
+        "", "TPU name or address, with strategy tpu or auto; '': found "
+        "from the environment")
+    precision: str = flag_field(
+        "auto", "Keras dtype policy (or another floating one); auto: "
+        "mixed_bfloat16 on a TPU, float32 elsewhere", PRECISIONS)
+    jit_compile: bool = flag_field(
+        True, "compile the training and evaluation steps with XLA")
+    steps_per_execution: int = flag_field(
+        1, "training steps per call of the compiled step function")
+
+    __post_init__ = _checked("check_training")
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    """How the validation (and test) splits are read and scored."""
+
+    eval_long_length: int = flag_field(
+        0, "long memory length at evaluation; 0: long_length")
+    eval_short_length: int = flag_field(
+        0, "short memory length at evaluation; 0: short_length")
+    eval_batch_size: int = flag_field(8, "streams per evaluation batch")
+    eval_segment_length: int = flag_field(
+        0, "tokens per evaluation segment; 0: segment_length")
+    eval_tokens: int = flag_field(
+        0, "tokens of each evaluated split (>= 2); 0: the whole split")
+    test: bool = flag_field(False, "also evaluate the test split at the end")
+
+    __post_init__ = _checked("check_evaluation")
+
+
+@dataclasses.dataclass
+class OutputConfig:
+    """Where a run's files go, what it exports and samples, what it prints."""
+
+    checkpoint_dir: str = flag_field(
+        "checkpoints", "folder of the run folders (checkpoints, "
+        "model.keras, tokenizer/, results.json)")
+    log_dir: str = flag_field("logs", "folder of the TensorBoard logs")
+    save_every: int = flag_field(500, "checkpoint every this many steps")
+    export_dir: str = flag_field(
+        "saved_models", "folder of the SavedModel export; '': no export")
+    sample_prompt: str = flag_field(
+        "", "after the export, generate a sample from this prompt; '': "
+        "no sample")
+    sample_tokens: int = flag_field(200, "tokens of the sample")
+    verbose: str = flag_field(
+        "auto", "progress: 0 (silent), 1 (a bar), 2 (a plain line every "
+        "twentieth of training) or auto (1 in a terminal or notebook, "
+        "else 2)", VERBOSE)
+
+    __post_init__ = _checked("check_output")
+
+
+# Group attribute -> its class, in `--help` order.
+GROUPS = {"data": DataConfig, "model": ModelConfig,
+          "training": TrainingConfig, "evaluation": EvaluationConfig,
+          "output": OutputConfig}
+# Flag (field) name -> the group that holds it.
+GROUP_OF = {field.name: group for group, cls in GROUPS.items()
+            for field in dataclasses.fields(cls)}
+
