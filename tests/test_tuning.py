@@ -99,7 +99,7 @@ def test_numpy_choices_are_plain_ints():
 
 def test_search_flags_and_experiment_flags_are_apart():
     from keras_lrm.training.cli import parse_experiment
-    from keras_lrm.tuning.search import _project_name
+    from keras_lrm.tuning.search import project_name
 
     tune = load_recipe("tune")
     experiment, flags = parse_experiment(
@@ -110,7 +110,7 @@ def test_search_flags_and_experiment_flags_are_apart():
         parse_experiment(Experiment(), argv=[], add_flags=lambda parser:
                          parser.add_argument("--num_long"))
     # A rerun continues only the search of the same settings.
-    names = {_project_name(experiment, MemoryHyperModel(
+    names = {project_name(experiment, MemoryHyperModel(
                  experiment, 40, long_lengths=lengths))
              for lengths in ([512], [512], [256])}
     assert len(names) == 2

@@ -12,12 +12,10 @@ import tensorflow as tf
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import is_int
 from keras_lrm.placement import POLICIES
-from keras_lrm.training.experiment import Experiment
-from keras_lrm.training.experiment import build_lm
-from keras_lrm.training.experiment import build_optimizer
+from keras_lrm.training.experiment_config import Experiment
+from keras_lrm.training.setup import build_model
 from keras_lrm.training.stateful_lm import METRICS
 from keras_lrm.training.stateful_lm import ResetMemory
-from keras_lrm.training.stateful_lm import StatefulLM
 
 
 def _check_choices(name, given, allowed=None):
@@ -60,10 +58,11 @@ def check_search_space(experiment, policies, num_long, long_lengths,
         "short_lengths": _check_choices(prefix + "short_lengths",
                                         short_lengths),
     }
-    if max(space["num_long"]) > experiment.num_layers:
+    num_layers = experiment.model.num_layers
+    if max(space["num_long"]) > num_layers:
         name = prefix + "num_long"
         raise ValueError(
-            f"`{name}` must be <= num_layers={experiment.num_layers}. "
+            f"`{name}` must be <= num_layers={num_layers}. "
             f"Received: {name}={space['num_long']!r}"
         )
     return space
@@ -160,8 +159,9 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         """
         experiment = dataclasses.replace(self.experiment,
                                          **self._trial_changes(hp))
-        return experiment, experiment.placement_for(
-            experiment.long_length, experiment.short_length)
+        model = experiment.model
+        return experiment, model.placement_for(model.long_length,
+                                               model.short_length)
 
     def trial_seed(self, hp):
         """The random seed of the trial `hp` stands for: a hash of the
@@ -172,7 +172,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         scores a trial as an uninterrupted search does.
         """
         changes = self._trial_changes(hp)
-        text = json.dumps([self.experiment.seed, changes], sort_keys=True)
+        text = json.dumps([self.experiment.training.seed, changes],
+                          sort_keys=True)
         digest = hashlib.sha256(text.encode("utf-8")).digest()
         return int.from_bytes(digest[:4], "big")
 
@@ -198,12 +199,8 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         # Seeded per trial (weights, dropout), not once per process.
         keras.utils.set_random_seed(self.trial_seed(hp))
         experiment, _ = self.trial_experiment(hp)
-        lm = build_lm(experiment, self.vocab_size)
-        model = StatefulLM(lm, experiment.batch_size, metric=self.metric)
-        model.compile(optimizer=build_optimizer(experiment),
-                      jit_compile=experiment.jit_compile,
-                      steps_per_execution=experiment.steps_per_execution)
-        return model
+        # The model `run_experiment` trains, with the trial's placement.
+        return build_model(experiment, self.vocab_size, self.metric)
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         callbacks = list(callbacks or [])

@@ -1,6 +1,5 @@
 """A memory search on prepared data: the `recipes/tune.py` job."""
 
-import dataclasses
 import hashlib
 import inspect
 import json
@@ -17,14 +16,10 @@ from keras_lrm.data.files.temporaries import remove_temp_files
 from keras_lrm.data.shards.manifest import naming_damaged_shards
 from keras_lrm.data.streams.distribution import distribute_streams
 from keras_lrm.data.streams.layouts import eval_layout
-from keras_lrm.data.streams.layouts import train_layout
 from keras_lrm.data.streams.source import StreamSource
 from keras_lrm.distribute import choose
-from keras_lrm.distribute import resolve_strategy
-from keras_lrm.training.experiment import metric_for
-from keras_lrm.training.experiment import precision_for
-from keras_lrm.training.experiment import prepare_data
-from keras_lrm.training.experiment import verbose_for
+from keras_lrm.training.setup import set_up
+from keras_lrm.training.setup import verbose_for
 from keras_lrm.tuning.hypermodel import MemoryHyperModel
 from keras_lrm.tuning.hypermodel import check_search_space
 from keras_lrm.tuning.hypermodel import state_bytes
@@ -75,37 +70,42 @@ def run_search(experiment, max_trials=8, **choices):
     check_search_space(experiment, **{**DEFAULT_SPACE, **choices})
     results_path = os.path.join(experiment.run_dir, RESULTS_FILE)
     check_results_file(results_path)
-    keras.utils.set_random_seed(experiment.seed)
     # Before the strategy is made ("multiworker" would wait for its
     # workers) and before the data are prepared.
-    if choose(experiment.strategy) == "multiworker":
+    if choose(experiment.training.strategy) == "multiworker":
         raise ValueError(
             "A search runs on one worker (TPU, GPUs or CPU): KerasTuner "
             "spreads trials over machines itself (its KERASTUNER_* "
-            "variables). Received: strategy=" + repr(experiment.strategy)
+            "variables). Received: strategy="
+            + repr(experiment.training.strategy)
         )
-    strategy = resolve_strategy(experiment.strategy, experiment.tpu or None)
-    policy = precision_for(experiment, strategy)
-    keras.mixed_precision.set_dtype_policy(policy)
-    manifest = prepare_data(experiment)
-    metric = metric_for(manifest)
+    with set_up(experiment) as run:
+        results = _search(experiment, run, max_trials, choices)
+    atomic_write(results_path, json.dumps(results, indent=2))
+    _print_table(results["trials"], results["metric"])
+    return results
+
+
+def _search(experiment, run, max_trials, choices):
+    """Runs the search set up by `run`; returns the results."""
+    training = experiment.training
+    strategy, manifest, metric = run.strategy, run.manifest, run.metric
     hypermodel = MemoryHyperModel(experiment, manifest.vocab_size,
                                   metric=metric, **choices)
-    train_source = StreamSource.from_manifest(manifest, "train")
-    layout = train_layout(train_source.num_tokens, experiment.batch_size,
-                          experiment.segment_length)
-    steps = min(experiment.train_steps, layout.num_windows)
-    if steps < experiment.train_steps:
+    train_source, layout = run.train_source, run.train_layout
+    steps = min(training.train_steps, layout.num_windows)
+    if steps < training.train_steps:
         logging.warning("Each trial trains %d steps (one pass), not %d.",
-                        steps, experiment.train_steps)
+                        steps, training.train_steps)
     valid_source = StreamSource.from_manifest(manifest, "valid")
-    valid_tokens = min(experiment.eval_tokens or valid_source.num_tokens,
-                       valid_source.num_tokens)
+    valid_tokens = min(
+        experiment.evaluation.eval_tokens or valid_source.num_tokens,
+        valid_source.num_tokens)
     # The StatefulLM's batch is fixed: validation reads as many streams.
-    valid_layout = eval_layout(valid_tokens, experiment.batch_size,
-                               experiment.segment_length)
-    project_name = _project_name(experiment, hypermodel)
-    folder = os.path.join(experiment.run_dir, project_name)
+    valid_layout = eval_layout(valid_tokens, training.batch_size,
+                               training.segment_length)
+    project = project_name(experiment, hypermodel)
+    folder = os.path.join(experiment.run_dir, project)
     resuming = tf.io.gfile.exists(folder)
     try:
         # Never `overwrite=True`: KerasTuner would remove the folder. A
@@ -114,9 +114,9 @@ def run_search(experiment, max_trials=8, **choices):
         tuner = keras_tuner.RandomSearch(
             hypermodel,
             objective=keras_tuner.Objective(f"val_{metric}", "min"),
-            max_trials=max_trials, seed=experiment.seed,
+            max_trials=max_trials, seed=training.seed,
             distribution_strategy=strategy,
-            directory=experiment.run_dir, project_name=project_name)
+            directory=experiment.run_dir, project_name=project)
     except (ValueError, KeyError, RuntimeError) as error:
         if not resuming:
             raise
@@ -134,13 +134,10 @@ def run_search(experiment, max_trials=8, **choices):
                                                valid_layout),
             validation_steps=valid_layout.num_windows,
             verbose=verbose_for(experiment))
-    trials = [_trial_record(trial, hypermodel, metric, policy)
+    trials = [_trial_record(trial, hypermodel, metric, run.policy)
               for trial in tuner.oracle.get_best_trials(max_trials)]
-    results = {"metric": metric, "train_steps": steps,
-               "valid_tokens": valid_tokens, "trials": trials}
-    atomic_write(results_path, json.dumps(results, indent=2))
-    _print_table(trials, metric)
-    return results
+    return {"metric": metric, "train_steps": steps,
+            "valid_tokens": valid_tokens, "trials": trials}
 
 
 def check_results_file(path):
@@ -165,11 +162,13 @@ def check_results_file(path):
         )
 
 
-def _project_name(experiment, hypermodel):
+def project_name(experiment, hypermodel):
     """`tuner-<hash>` of what a trial depends on: a rerun with the same
     settings continues its search, one with other settings (a length to
     try, a model size, the steps) starts its own."""
-    settings = dataclasses.asdict(experiment)
+    # The flat fields, as before the fields were grouped: a search
+    # started then is resumed.
+    settings = experiment.flat_dict()
     for name in ("verbose", "checkpoint_dir", "log_dir", "export_dir",
                  "sample_prompt", "sample_tokens", "save_every"):
         settings.pop(name)
@@ -187,11 +186,12 @@ def _trial_record(trial, hypermodel, metric, policy):
     values = dict(trial.hyperparameters.values)
     experiment, placement = hypermodel.trial_experiment(
         trial.hyperparameters)
-    lengths = placement.memory_lengths(experiment.num_layers)
+    lengths = placement.memory_lengths(experiment.model.num_layers)
     dtype = keras.mixed_precision.Policy(policy).compute_dtype
     return {"trial": trial.trial_id, metric: trial.score,
             "hyperparameters": values, "memory_lengths": lengths,
-            "state_bytes": state_bytes(lengths, experiment.d_model, dtype)}
+            "state_bytes": state_bytes(lengths, experiment.model.d_model,
+                                       dtype)}
 
 
 def _print_table(trials, metric):
