@@ -8,7 +8,8 @@ TPU script (d_model 1024, 16 heads of 64, d_ff 4096, dropout 0.2, Adam
 clamp_len 1000). Differences: a full tied softmax over the word vocabulary
 (no adaptive softmax) and short memories of 128 in the other 15 layers.
 
-    python recipes/wikitext103.py --strategy tpu --corpus_path gs://B/wikitext-103 ...
+    python recipes/wikitext103.py --strategy tpu \\
+        --corpus_path gs://B/wikitext-103 ...
     python recipes/wikitext103.py --tiny --corpus_path path/to/wikitext-103
 """
 

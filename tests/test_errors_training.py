@@ -11,7 +11,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_lrm import Placement
 from keras_lrm.data import ByteTokenizer

@@ -41,6 +41,7 @@ from keras_lrm.training.checkpoint_files import worker_tag
 from keras_lrm.training.checkpoint_files import worker_tags
 from keras_lrm.training.checkpoint_files import write_record
 
+
 class StreamCheckpoint(keras.callbacks.Callback):
     """Saves and restores weights, optimizer, step and per-replica memory.
 
