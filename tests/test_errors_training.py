@@ -257,8 +257,8 @@ CASES = {
     "evaluate_stream memory_lengths for 3 layers (of 1)": (
         lambda t, s: evaluate_stream(tiny_lm(), s, memory_lengths=[8, 8, 8],
                                      verbose=0),
-        ValueError, "`placement` as a list of memory lengths must have one "
-        "entry per layer (1)"),
+        ValueError, "`memory_lengths` must be a list with one length per "
+        "layer (1)"),
     "evaluate_stream verbose='loud'": (
         lambda t, s: evaluate_stream(tiny_lm(), s, verbose="loud"),
         ValueError, "`verbose` must be 'auto', 0, 1 or 2"),
