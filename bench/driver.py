@@ -52,7 +52,8 @@ TFPY = os.environ.get("PEERS_VENV",
 TORCHPY = os.environ.get("PEERS_TORCH",
                          os.path.join(HERE, ".venv-torch/bin/python"))
 TORCH_TXL = os.path.join(PEERS, "peer_torch_txl.py")
-GROUPS = ("mem512", "mem128", "rr", "table1", "stream", "modes512", "modes128")
+GROUPS = ("mem512", "mem128", "rr", "table1", "stream", "modes512", "modes128",
+          "las")
 # TensorFlow's auto-clustering restricted to element-wise ("FUSIBLE") ops:
 # a graph-mode step whose element-wise chains XLA fuses while the products
 # run as TensorFlow's own (oneDNN) kernels. A process-wide TF setting, so
@@ -140,6 +141,16 @@ def group_specs(group):
     elif group == "table1":
         s = [lrm(f"keras_lrm12_long{n}_xla", "--num_layers", 12, "--placement",
                  f"interleaved:{n}:512:128") for n in (12, 6, 2, 1, 0)]
+    elif group == "las":
+        # LaS against plain attention at the same shapes (docs/las.md).
+        s = []
+        for m in (512, 128):
+            s += [lrm(f"keras_lrm_all{m}_xla", "--mem", m),
+                  lrm(f"keras_lrm_las_all{m}_xla", "--mem", m,
+                      "--decay_max", 0.5, "--pool_size", 3),
+                  lrm(f"keras_lrm_las_decay_all{m}_xla", "--mem", m,
+                      "--decay_max", 0.5)]
+        return s
     elif group.startswith("modes"):
         m = int(group[5:])
         s = [lrm(f"keras_lrm_all{m}_xla", "--mem", m, "--jit", 1),

@@ -55,6 +55,10 @@ def parse_args(argv=None):
     p.add_argument("--gen_tokens", type=int, default=16)
     p.add_argument("--state", choices=("memory", "cache"), default="memory",
                    help="eval/generate: carry the memory or the k/v cache")
+    p.add_argument("--decay_max", type=float, default=None,
+                   help="LaS decay (every layer); default none")
+    p.add_argument("--pool_size", type=int, default=1,
+                   help="LaS pool width (every layer); default 1, none")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="label in the report")
@@ -99,6 +103,8 @@ def build_model(args):
                   d_model=args.d_model, num_heads=args.num_heads,
                   d_ff=args.d_ff, segment_length=args.segment,
                   dropout=0.0, tie_embeddings=True)
+    if args.decay_max is not None or args.pool_size != 1:
+        kwargs.update(decay_max=args.decay_max, pool_size=args.pool_size)
     model_class = keras_lrm.models.MemoryTransformerLM
     # Per-layer lengths go to `memory_lengths=` where the checkout has it;
     # earlier checkouts took them as `placement=`.
