@@ -163,3 +163,36 @@ def test_mixed_bfloat16_runs_and_keeps_float32_logits():
         from_logits=True))
     loss = model.train_on_batch(ids, np.array([1, 2]))
     assert np.isfinite(loss)
+
+
+def test_las_reaches_every_layer_and_adds_no_weights(tmp_path):
+    plain = classifier(segment_length=8, memory_lengths=[16, 16])
+    las = like(plain, decay_max=[0.5, None], pool_size=2,
+               decay_form="additive", pool_order="before_softmax")
+    assert len(las.trainable_weights) == len(plain.trainable_weights)
+    attention = [block.attention for block in las.stack.blocks]
+    assert [layer.decay_max for layer in attention] == [0.5, None]
+    assert [layer.pool_size for layer in attention] == [2, 2]
+    assert {layer.decay_form for layer in attention} == {"additive"}
+    assert {layer.pool_order for layer in attention} == {"before_softmax"}
+    ids = ids_with_padding([24, 15], 24)
+    assert np.abs(np.asarray(las(ids)) - np.asarray(plain(ids))).max() \
+        > 1e-6
+    # The defaults are the plain attention, bit for bit.
+    off = like(las, decay_max=None, pool_size=1,
+               decay_form="multiplicative", pool_order="after_softmax")
+    np.testing.assert_array_equal(off(ids), plain(ids))
+    path = os.path.join(tmp_path, "las.keras")
+    las.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.get_config()["decay_max"] == [0.5, None]
+    assert restored.get_config()["pool_order"] == "before_softmax"
+    np.testing.assert_allclose(restored(ids), las(ids), atol=1e-6)
+
+
+def test_las_segments_with_covering_memory_equal_one_pass():
+    whole = classifier(segment_length=24, memory_lengths=[16, 16],
+                       decay_max=0.5, pool_size=3)
+    ids = ids_with_padding([24, 20], 24)
+    np.testing.assert_allclose(like(whole, segment_length=8)(ids),
+                               whole(ids), atol=2e-5)

@@ -56,6 +56,11 @@ class MemoryTransformerClassifier(keras.Model):
             sequences with a summary token, e.g. ListOps' `<eos>`).
         clamp_len, activation, layer_norm_epsilon: as in
             `MemoryTransformerLM`.
+        decay_max, pool_size: LaS locality and smoothness of the attention
+            (Zimerman & Wolf; see `MemoryAttention`), one value for every
+            layer or a list with one per layer. The defaults (None, 1) give
+            Transformer-XL's attention.
+        decay_form, pool_order: LaS' forms (see `MemoryAttention`).
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -85,7 +90,9 @@ class MemoryTransformerClassifier(keras.Model):
                  num_heads, d_ff, segment_length, placement=None,
                  memory_lengths=None, dropout=0.0, attention_dropout=0.0,
                  pre_norm=False, pooling="mean", clamp_len=None,
-                 activation="relu", layer_norm_epsilon=1e-5, **kwargs):
+                 activation="relu", layer_norm_epsilon=1e-5,
+                 decay_max=None, pool_size=1, decay_form="multiplicative",
+                 pool_order="after_softmax", **kwargs):
         super().__init__(**kwargs)
         vocab_size = check_positive("vocab_size", vocab_size)
         num_classes = check_positive("num_classes", num_classes)
@@ -142,10 +149,18 @@ class MemoryTransformerClassifier(keras.Model):
             layer_norm_epsilon=layer_norm_epsilon,
             clamp_len=clamp_len,
             kernel_initializer=initializer,
+            decay_max=decay_max,
+            pool_size=pool_size,
+            decay_form=decay_form,
+            pool_order=pool_order,
             dtype=self.dtype_policy,
             name="stack",
         )
         self.placement = self.stack.placement
+        self.decay_max = self.stack.decay_max
+        self.pool_size = self.stack.pool_size
+        self.decay_form = decay_form
+        self.pool_order = pool_order
         self.embedding_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="embedding_dropout")
         self.pooled_dropout = keras.layers.Dropout(
@@ -281,6 +296,10 @@ class MemoryTransformerClassifier(keras.Model):
             "clamp_len": self.clamp_len,
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "decay_max": self.decay_max,
+            "pool_size": self.pool_size,
+            "decay_form": self.decay_form,
+            "pool_order": self.pool_order,
         }
 
     @classmethod
