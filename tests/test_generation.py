@@ -254,6 +254,35 @@ def test_the_export_generates_with_tensorflow_alone(byte_model, tmp_path):
     assert outputs["filled"].tolist() == [15, 15]
 
 
+def test_generate_on_jax_draws_the_tensorflow_tokens(tmp_path):
+    """The loop and the samplers are keras.ops: on the JAX backend (no
+    TensorFlow importable) the same weights give the same tokens."""
+    import json
+
+    model = small_lm(Placement("last", 1, 6, 3), vocab_size=64)
+    ids = random_ids(2, 7, vocab=64, seed=1)
+    weights = model.get_weights()
+    config = {k: v for k, v in model.get_config().items()
+              if k not in ("name", "trainable", "dtype")}
+    np.savez(tmp_path / "case.npz", config=json.dumps(config), ids=ids,
+             num_weights=len(weights),
+             **{f"weight_{i}": w for i, w in enumerate(weights)})
+    done = subprocess.run(
+        [sys.executable,
+         os.path.join(ROOT, "tests", "generate_jax_consumer.py"),
+         str(tmp_path / "case.npz"), str(tmp_path / "out.npz")],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT))
+    assert done.returncode == 0, done.stderr[-3000:]
+    outputs = np.load(tmp_path / "out.npz")
+    np.testing.assert_array_equal(
+        outputs["greedy"], np.asarray(model.generate(ids, 6,
+                                                     sampler="greedy")))
+    np.testing.assert_array_equal(
+        outputs["top_k"], np.asarray(model.generate(
+            ids, 6, sampler=samplers.TopKSampler(k=5), seed=3)))
+
+
 def test_sampler_argument_of_generate(byte_model):
     model, path = byte_model
     prompt = random_ids(2, 5, vocab=256, seed=2)

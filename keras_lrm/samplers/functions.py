@@ -9,6 +9,7 @@ random state carried from step to step.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 # Multipliers of a 32-bit integer hash ("lowbias32", C. Wellons).
@@ -17,7 +18,9 @@ _STEP_SALT = 0x9E3779B9
 
 
 def _uint32(value):
-    return ops.cast(ops.convert_to_tensor(value), "uint32")
+    if isinstance(value, int):  # JAX reads a Python int as int32
+        return ops.convert_to_tensor(np.uint32(value % (1 << 32)))
+    return ops.cast(value, "uint32")
 
 
 def _hash(x):
