@@ -14,6 +14,7 @@ from keras_lrm import Placement
 from keras_lrm.layers import MemoryAttention
 from keras_lrm.layers import MemoryBlock
 from keras_lrm.layers import MemoryStack
+from keras_lrm.models import MemoryTransformerClassifier
 from keras_lrm.models import MemoryTransformerLM
 
 
@@ -23,6 +24,14 @@ def lm(**overrides):
                   placement=Placement("last", 1, 8, 4))
     config.update(overrides)
     return MemoryTransformerLM(**config)
+
+
+def classifier(**overrides):
+    config = dict(vocab_size=18, num_classes=10, num_layers=2, d_model=16,
+                  num_heads=2, d_ff=32, segment_length=4,
+                  memory_lengths=[4, 8])
+    config.update(overrides)
+    return MemoryTransformerClassifier(**config)
 
 
 def block():
@@ -276,6 +285,41 @@ CASES = {
         "with_memory_lengths", 'placement="long"',
         lambda: lm().with_memory_lengths("long"), ValueError,
         ["`placement`"]),
+    "classifier-classes": (
+        "MemoryTransformerClassifier", "num_classes=1",
+        lambda: classifier(num_classes=1), ValueError,
+        ["`num_classes`", ">= 2"]),
+    "classifier-pooling": (
+        "MemoryTransformerClassifier", 'pooling="max"',
+        lambda: classifier(pooling="max"), ValueError,
+        ["`pooling`", "'mean'", "'last'"]),
+    "classifier-decay-list": (
+        "MemoryTransformerClassifier", "decay_max=[0.5] for 2 layers",
+        lambda: classifier(decay_max=[0.5]), ValueError,
+        ["`decay_max`", "one entry per layer"]),
+    "classifier-token-range": (
+        "MemoryTransformerClassifier call",
+        "a token id of 18 with vocab_size=18",
+        lambda: classifier()(ids() * 18), ValueError,
+        ["`token_ids`", "[0, vocab_size=18)"]),
+    "classifier-token-negative": (
+        "MemoryTransformerClassifier call", "a token id of -1",
+        lambda: classifier()({"token_ids": -ids()}), ValueError,
+        ["`token_ids`", "[0, vocab_size=18)"]),
+    "classifier-token-rank": (
+        "MemoryTransformerClassifier call", "token_ids of shape (6,)",
+        lambda: classifier()(np.ones((6,), "int32")), ValueError,
+        ["`token_ids`", "(batch, L)"]),
+    "classifier-input-keys": (
+        "MemoryTransformerClassifier call", "a dict with the key 'ids'",
+        lambda: classifier()({"ids": ids()}), ValueError,
+        ["`inputs`", "'token_ids'"]),
+    "classifier-mask-shape": (
+        "MemoryTransformerClassifier call",
+        "padding_mask of shape (2, 2) for token_ids of shape (2, 3)",
+        lambda: classifier()({"token_ids": ids(),
+                              "padding_mask": np.ones((2, 2), bool)}),
+        ValueError, ["`padding_mask`", "(2, 3)"]),
 }
 
 

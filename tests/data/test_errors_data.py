@@ -28,6 +28,7 @@ from keras_lrm.data import WordTokenizer
 from keras_lrm.data import decode_record
 from keras_lrm.data import get_corpus
 from keras_lrm.data import get_tokenizer
+from keras_lrm.data import listops
 from keras_lrm.data import load_manifest
 from keras_lrm.data import load_tokenizer
 from keras_lrm.data import prepare
@@ -579,6 +580,41 @@ ROWS = [
      V, r"`windows` must be int windows of shape \(batch, T \+ 1\)"),
     ("render", "token_ids=[-1]", lambda c: render([-1]),
      V, r"`token_ids` must lie in \[0, 39\)"),
+    # ListOps
+    ("listops.generate", "num_examples=-1",
+     lambda c: listops.generate(-1, seed=0),
+     V, r"`num_examples` must be an integer >= 0"),
+    ("listops.generate", "seed=1.5",
+     lambda c: listops.generate(1, seed=1.5),
+     V, r"`seed` must be an int or a str"),
+    ("listops.generate", "min_length=10, max_length=5",
+     lambda c: listops.generate(1, 0, min_length=10, max_length=5),
+     V, r"`min_length` must be <= `max_length`"),
+    ("listops.generate", "max_depth=0",
+     lambda c: listops.generate(1, 0, max_depth=0),
+     V, r"`max_depth` " + NOT_INT),
+    ("listops.generate", "max_args=1",
+     lambda c: listops.generate(1, 0, max_args=1),
+     V, r"`max_args` must be an integer >= 2"),
+    ("listops.generate", "min_length=100 for max_depth=3, max_args=3",
+     lambda c: listops.generate(1, 0, min_length=100, max_depth=3,
+                                max_args=3),
+     V, r"`min_length` must be <= 17, the longest tree"),
+    ("listops.splits", "train_size=-1",
+     lambda c: listops.splits(0, train_size=-1),
+     V, r"`train_size` must be an integer >= 0"),
+    ("listops.encode", "expressions='[MAX 1 2 ]' (one string)",
+     lambda c: listops.encode("[MAX 1 2 ]"),
+     V, r"`expressions` must be a list of strings"),
+    ("listops.decode", "token_ids=[18]",
+     lambda c: listops.decode([18]),
+     V, r"`token_ids` must be integer ids in \[0, 18\)"),
+    ("listops.dataset", "max_length=3 for a 4-token expression",
+     lambda c: listops.dataset(["[MAX 1 2 ]"], [2], 1, max_length=3),
+     V, r"`max_length` must be >= the longest expression \(4 tokens\)"),
+    ("listops.dataset", "labels=[10]",
+     lambda c: listops.dataset(["[MAX 1 2 ]"], [10], 1, max_length=4),
+     V, r"`labels` must be one int in \[0, 10\)"),
 ]
 
 
