@@ -319,3 +319,15 @@ def test_word_prompt_is_continued_on_its_line(monkeypatch):
     generation.generate_text(model, "the cat\n", 4, tokenizer=tokenizer,
                              temperature=0)
     assert seen[-1][0, -1] == tokenizer.eos_id
+
+
+def test_sample_next_still_works_and_warns():
+    from keras_lrm.export.generation import sample_next
+
+    logits = np.array([[0.0, 5.0, 1.0], [3.0, 0.0, 0.0]], "float32")
+    with pytest.warns(DeprecationWarning, match="keras_lrm.samplers"):
+        tokens = sample_next(logits, 0, None, np.random.default_rng(0))
+    np.testing.assert_array_equal(tokens, [1, 0])
+    with pytest.warns(DeprecationWarning):
+        tokens = sample_next(logits, 1.0, 1, np.random.default_rng(0))
+    np.testing.assert_array_equal(tokens, [1, 0])

@@ -13,6 +13,7 @@ import math
 import numbers
 import os
 import random
+import warnings
 
 import keras
 import numpy as np
@@ -182,6 +183,27 @@ def _check_sampling(temperature, top_k, seed, top_p=None):
                 f"token). Received: top_p={top_p!r}")
         top_p = float(top_p)
     return float(temperature), top_k, seed, top_p
+
+
+def sample_next(logits, temperature, top_k, rng):
+    """Deprecated: one token per row from `logits` `[batch, vocab]`, on
+    the host with a NumPy `rng`. Generation now samples on device with
+    `keras_lrm.samplers`; this stays for code that called it."""
+    warnings.warn(
+        "keras_lrm.export.generation.sample_next is deprecated: sample on "
+        "device with keras_lrm.samplers (e.g. TopKSampler(k)(logits)).",
+        DeprecationWarning, stacklevel=2)
+    if temperature == 0:
+        return logits.argmax(axis=-1).astype(np.int32)
+    scaled = logits.astype(np.float64) / temperature
+    if top_k and top_k < scaled.shape[-1]:
+        cutoff = np.sort(scaled, axis=-1)[:, -top_k][:, None]
+        scaled = np.where(scaled < cutoff, -np.inf, scaled)
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    probs = np.exp(scaled)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(row), p=row) for row in probs],
+                    dtype=np.int32)
 
 
 def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
