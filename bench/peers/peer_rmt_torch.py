@@ -1,0 +1,177 @@
+"""Peer: lucidrains' recurrent-memory-transformer-pytorch (RMT in PyTorch).
+
+The `RecurrentMemoryTransformer` of the `recurrent-memory-transformer-
+pytorch` package (installed in bench/.venv-peers only, see bench/README.md)
+trained on keras_lrm's synthetic tasks (`keras_lrm.data.synthetic`): each
+example is `num_segments` segments of `tgt_len` tokens, read in order with
+`num_memory_tokens` memory tokens carried from segment to segment (and the
+package's XL memory when `--mem_len` > 0), gradients through the memory
+tokens across all segments or, with `--gradient_segments k`, from the start
+of the last `k` only. One step: forward over the K segments, the mean
+cross-entropy over the answer tokens, backward, Adam.
+
+Matched size: the package's feed-forward is a GEGLU of inner width
+`2/3 * ff_mult * d_model`, so `ff_mult = d_inner / d_model` gives it the
+parameters of a `d_inner` ReLU feed-forward; hyper-connections are off
+(`num_residual_streams=1`), so each layer is one residual stream as in
+keras_lrm. The package keeps its own choices: pre-RMSNorm, absolute
+positions over a segment, a null key, value residuals and an embedding
+gradient scaled by 0.1.
+
+Runs as a harness worker (`python -m bench.peers.peer_rmt_torch`, the
+protocol of `bench.peers.harness`), alone (`--standalone`), or trains and
+reports the answer accuracy (`--train_steps N`: N steps on examples of
+`--seed`, then accuracy on `--eval_examples` examples of seed + 1).
+"""
+import json
+import time
+
+import numpy as np
+
+from bench.peers import harness
+
+
+def build(args, torch):
+    import recurrent_memory_transformer_pytorch as rmt
+
+    from keras_lrm.data.synthetic import VOCAB_SIZE
+
+    torch.manual_seed(args.seed)
+    return rmt.RecurrentMemoryTransformer(
+        args.d_model,
+        num_tokens=VOCAB_SIZE,
+        depth=args.n_layer,
+        num_memory_tokens=args.num_memory_tokens,
+        seq_len=args.tgt_len,
+        dim_head=args.d_head,
+        heads=args.n_head,
+        ff_mult=args.d_inner / args.d_model,
+        use_xl_memories=args.mem_len > 0,
+        xl_mem_len=args.mem_len or None,
+        num_residual_streams=1,
+    )
+
+
+def segments_forward(model, token_ids, args, torch):
+    """Logits `(batch, K * S, vocab)` of K segments, memory carried."""
+    memories, xl_memories, logits = None, None, []
+    segment = args.tgt_len
+    first_with_gradient = args.num_segments - (
+        args.gradient_segments or args.num_segments)
+    for k in range(args.num_segments):
+        if memories is not None and k == first_with_gradient:
+            memories = memories.detach()  # truncated BPTT
+        out, memories, xl_memories = model(
+            token_ids[:, k * segment:(k + 1) * segment], memories,
+            xl_memories=xl_memories if args.mem_len else None)
+        logits.append(out)
+    return torch.cat(logits, dim=1)
+
+
+def batches(args, torch, seed, count):
+    """`count` (token_ids, targets) batches of the task, on the device."""
+    from keras_lrm.data.synthetic import generate
+
+    examples = generate(args.task, args.batch * count, seed,
+                        num_segments=args.num_segments,
+                        segment_length=args.tgt_len)
+    tokens = torch.as_tensor(examples.tokens[:, :-1], dtype=torch.long)
+    targets = torch.as_tensor(examples.targets, dtype=torch.long)
+    return [(tokens[i:i + args.batch].to(args.device),
+             targets[i:i + args.batch].to(args.device))
+            for i in range(0, args.batch * count, args.batch)], examples
+
+
+def main():
+    p = harness.common_argparser("lucidrains' RMT (PyTorch) on keras_lrm's "
+                                 "synthetic tasks")
+    # The reference RMT runs: 4 layers, d_model 128, 4 heads x 64,
+    # d_inner 256; segments from the task's preset unless given.
+    p.set_defaults(n_layer=4, d_model=128, n_head=4, d_head=64,
+                   d_inner=256, tgt_len=0, mem_len=0, batch=32)
+    p.add_argument("--task", default="copy24",
+                   help="a keras_lrm.data.synthetic preset or kind")
+    p.add_argument("--num_segments", type=int, default=0,
+                   help="K (0: the preset's); --tgt_len is S")
+    p.add_argument("--num_memory_tokens", type=int, default=6)
+    p.add_argument("--gradient_segments", type=int, default=0,
+                   help="truncated BPTT: gradient through the memory from "
+                        "the start of the last k segments (0: all)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--train_steps", type=int, default=0,
+                   help="train N steps, then print the answer accuracy")
+    p.add_argument("--eval_examples", type=int, default=256)
+    args = p.parse_args()
+
+    import torch
+
+    from keras_lrm.data.synthetic import answer_accuracy
+    from keras_lrm.data.synthetic import get_task
+
+    task = get_task(args.task, num_segments=args.num_segments or None,
+                    segment_length=args.tgt_len or None)
+    args.num_segments, args.tgt_len = task.num_segments, task.segment_length
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = build(args, torch).to(args.device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-1)
+    vocab = model.to_logits.out_features
+
+    def train_step(token_ids, targets):
+        opt.zero_grad(set_to_none=True)
+        logits = segments_forward(model, token_ids, args, torch)
+        loss = loss_fn(logits.reshape(-1, vocab), targets.reshape(-1))
+        loss.backward()
+        opt.step()
+        return loss
+
+    info = dict(
+        peer="rmt_torch", torch=torch.__version__, device=args.device,
+        threads=torch.get_num_threads(), task=args.task,
+        batch=args.batch, tgt_len=args.tgt_len, mem_len=args.mem_len,
+        num_segments=args.num_segments,
+        num_memory_tokens=args.num_memory_tokens,
+        gradient_segments=args.gradient_segments or args.num_segments,
+        tokens_per_step=args.batch * args.num_segments * args.tgt_len,
+        n_params=sum(w.numel() for w in model.parameters()))
+
+    if args.train_steps:
+        train, _ = batches(args, torch, args.seed, 64)
+        start = time.perf_counter()
+        for step in range(args.train_steps):
+            loss = train_step(*train[step % len(train)])
+        seconds = time.perf_counter() - start
+        count = max(args.eval_examples // args.batch, 1)
+        evaluation, examples = batches(args, torch, args.seed + 1, count)
+        model.eval()
+        with torch.no_grad():
+            logits = torch.cat([segments_forward(model, ids, args, torch)
+                                for ids, _ in evaluation])
+        accuracy = answer_accuracy(logits.argmax(-1).cpu().numpy(),
+                                   examples.windows)
+        print(json.dumps({**info, "train_steps": args.train_steps,
+                          "train_seconds": seconds,
+                          "last_loss": loss.item(), **accuracy}),
+              flush=True)
+        return
+
+    data, _ = batches(args, torch, args.seed, 4)
+    state = {"i": 0}
+
+    def step():
+        loss = train_step(*data[state["i"] % len(data)])
+        state["i"] += 1
+        value = loss.item()  # waits for the device
+        if not np.isfinite(value):
+            raise FloatingPointError(f"loss {value} at step {state['i']}")
+        return value
+
+    harness.main_loop(step, info, args)
+
+
+if __name__ == "__main__":
+    main()
