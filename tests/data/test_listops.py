@@ -157,6 +157,8 @@ def test_pad_puts_padding_at_the_end():
     assert ids.tolist() == [[4, 9, 10, 7, 2, 0], [15, 2, 0, 0, 0, 0]]
     assert mask.tolist() == [[True] * 5 + [False],
                              [True] * 2 + [False] * 4]
+    small, _ = listops.pad(["[MIN 1 2 ]", "7"], 6, True, dtype="uint8")
+    assert small.dtype == np.uint8 and small.tolist() == ids.tolist()
     with pytest.raises(ValueError, match="max_length"):
         listops.pad(["[MIN 1 2 ]"], max_length=3)
 
