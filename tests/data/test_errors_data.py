@@ -45,6 +45,7 @@ from keras_lrm.data.synthetic import answer_accuracy
 from keras_lrm.data.synthetic import dataset
 from keras_lrm.data.synthetic import generate
 from keras_lrm.data.synthetic import get_task
+from keras_lrm.data.synthetic import longest_length
 from keras_lrm.data.synthetic import render
 from keras_lrm.data.synthetic import split_windows
 from tests.data import samples
@@ -552,6 +553,13 @@ ROWS = [
     ("get_task", "repeats=2 for retrieval",
      lambda c: get_task("retrieval8", repeats=2),
      V, r"`repeats` must be 1 for task 'retrieval'"),
+    ("get_task", "length=12 with fill=True",
+     lambda c: get_task("copy24", length=12, fill=True),
+     V, r"`length` must be None with fill=True"),
+    ("longest_length", "1 segment of 2 tokens for retrieval",
+     lambda c: longest_length("retrieval", 1, 2),
+     V, r"`num_segments` \* `segment_length` = 2 tokens hold no task "
+        r"'retrieval'"),
     ("SyntheticTask", "kind='sort'",
      lambda c: SyntheticTask("sort", 4, 2, 8),
      V, r"`kind` must be one of \('copy', 'reverse', 'retrieval'\)"),

@@ -16,6 +16,7 @@ from keras_lrm.data.synthetic import answer_accuracy
 from keras_lrm.data.synthetic import dataset
 from keras_lrm.data.synthetic import generate
 from keras_lrm.data.synthetic import get_task
+from keras_lrm.data.synthetic import longest_length
 from keras_lrm.data.synthetic import render
 from keras_lrm.data.synthetic import split_windows
 
@@ -55,6 +56,33 @@ def test_reference_sizes():
             PRESETS["copy240"].num_segments) == (720, 6)
     assert (PRESETS["reverse120"].total_length,
             PRESETS["reverse120"].answer_length) == (240, 120)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_the_longest_tasks_of_their_segments(name):
+    task = PRESETS[name]
+    assert task.needed_tokens == task.window_length  # no PAD
+    assert get_task(name, fill=True) == task
+    assert longest_length(task.kind, task.num_segments, task.segment_length,
+                          task.repeats) == task.length
+
+
+def test_fill_grows_the_task_with_the_segments():
+    # Accuracy against the number of segments at a fixed segment length.
+    lengths = [get_task("copy24", num_segments=k, fill=True).length
+               for k in (1, 3, 6, 9)]
+    assert lengths == [4, 12, 24, 36]
+    task = get_task("reverse", num_segments=3, segment_length=10, fill=True)
+    assert (task.length, task.needed_tokens) == (15, 31)
+    # Retrieval is capped by its 26 keys, then padded.
+    task = get_task("retrieval8", num_segments=20, fill=True)
+    assert (task.length, task.window_length) == (26, 121)
+    # Without fill, new segments keep the task and pad it.
+    task = get_task("copy24", num_segments=9)
+    assert (task.length, task.total_length) == (24, 108)
+    examples = generate("copy24", 2, seed=0, num_segments=2, fill=True)
+    assert examples.tokens.shape == (2, 25)
+    assert examples.task.length == 8
 
 
 def test_same_seed_same_examples_other_seed_others():
@@ -103,13 +131,15 @@ def test_reverse_answers_the_source_reversed():
 
 
 def test_retrieval_answers_the_value_of_the_queried_key():
-    examples = generate("retrieval8", 200, seed=5)
+    examples = generate("retrieval", 200, seed=5, length=8, num_segments=3,
+                        segment_length=8)
     tokens = examples.tokens
+    assert tokens.shape == (200, 25)
     keys, values = tokens[:, 0:16:2], tokens[:, 1:16:2]
     assert np.isin(keys, KEYS).all() and np.isin(values, DIGITS).all()
     for row in keys:
         assert len(set(row)) == 8  # distinct keys
-    assert (tokens[:, 16:-3] == PAD).all()
+    assert (tokens[:, 16:22] == PAD).all()
     assert (tokens[:, -3] == QUERY).all()
     query = tokens[:, -2]
     for row in range(200):
@@ -122,7 +152,7 @@ def test_retrieval_answers_the_value_of_the_queried_key():
     assert examples.answers.shape == (200, 1)
 
 
-@pytest.mark.parametrize("name", ["copy24", "reverse24", "retrieval16"])
+@pytest.mark.parametrize("name", ["copy24", "reverse24", "retrieval24"])
 def test_only_the_answer_is_scored(name):
     examples = generate(name, 8, seed=0)
     task = PRESETS[name]

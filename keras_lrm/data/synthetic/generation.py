@@ -63,8 +63,8 @@ def generate(task, num_examples, seed, **overrides):
         seed: integer >= 0; the examples depend on nothing else (NumPy's
             PCG64 generator). Use different seeds for training and
             evaluation sets.
-        **overrides: `length`, `num_segments`, `segment_length`, `repeats`
-            (see `get_task`).
+        **overrides: `length`, `num_segments`, `segment_length`, `repeats`,
+            `fill` (see `get_task`).
 
     Returns:
         `SyntheticExamples`.

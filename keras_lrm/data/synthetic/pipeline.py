@@ -10,7 +10,7 @@ from keras_lrm.data.synthetic.generation import generate
 
 def dataset(task, num_examples, seed, segment_length=None,
             num_segments=None, batch_size=32, *, length=None, repeats=None,
-            shuffle=False, repeat=False):
+            fill=False, shuffle=False, repeat=False):
     """Batches of a synthetic task as signed `(batch, K * S + 1)` windows.
 
     The examples are generated once, offline, from `seed` (see
@@ -29,7 +29,8 @@ def dataset(task, num_examples, seed, segment_length=None,
         num_segments: `K` (None keeps the preset's).
         batch_size: rows per batch (global, before any strategy splits
             it).
-        length, repeats: override the preset's (see `get_task`).
+        length, repeats, fill: override the preset's length or repeats,
+            or fit the longest task in the segments (see `get_task`).
         shuffle: reshuffle the examples every pass (seeded).
         repeat: repeat the passes forever (for training by steps).
 
@@ -52,7 +53,8 @@ def dataset(task, num_examples, seed, segment_length=None,
         )
     examples = generate(task, num_examples, seed, length=length,
                         num_segments=num_segments,
-                        segment_length=segment_length, repeats=repeats)
+                        segment_length=segment_length, repeats=repeats,
+                        fill=fill)
     data = tf.data.Dataset.from_tensor_slices(examples.windows)
     if shuffle:
         data = data.shuffle(num_examples, seed=seed,

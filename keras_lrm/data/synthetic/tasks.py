@@ -111,10 +111,6 @@ class SyntheticTask:
         """Window index of the first answer token."""
         return self.window_length - self.answer_length
 
-    def replace(self, **changes):
-        """This task with some fields changed (checked again)."""
-        return dataclasses.replace(self, **changes)
-
 
 # The reference sizes (booydar/LM-RMT's run scripts: tgt_len = the whole
 # example, answer_size = the scored tail): copy writes the source twice.
@@ -124,50 +120,100 @@ PRESETS = {
     "copy240": SyntheticTask("copy", 240, 6, 120, repeats=2),
     "reverse24": SyntheticTask("reverse", 24, 6, 8),
     "reverse120": SyntheticTask("reverse", 120, 6, 40),
-    "retrieval8": SyntheticTask("retrieval", 8, 3, 8),
-    "retrieval16": SyntheticTask("retrieval", 16, 6, 8),
+    "retrieval8": SyntheticTask("retrieval", 8, 3, 6),
+    "retrieval24": SyntheticTask("retrieval", 24, 5, 10),
 }
 
 
+def longest_length(kind, num_segments, segment_length, repeats=1):
+    """The longest `length` of task `kind` that fits in K segments of S.
+
+    The presets are the longest tasks of their segments: copy of
+    `K * S / (1 + repeats)` digits, reverse of `K * S / 2`, retrieval of
+    `(K * S - 2) / 2` pairs (at most 26).
+
+    >>> longest_length("copy", 6, 12, repeats=2)
+    24
+    """
+    if kind not in KINDS:
+        raise ValueError(
+            f"`kind` must be one of {KINDS}. Received: kind={kind!r}"
+        )
+    total = (check_positive("num_segments", num_segments)
+             * check_positive("segment_length", segment_length))
+    if kind == "retrieval":
+        length = min(NUM_KEYS, (total - 2) // 2)
+    else:
+        length = total // (1 + check_positive("repeats", repeats))
+    if length < 1:
+        raise ValueError(
+            f"`num_segments` * `segment_length` = {total} tokens hold no "
+            f"task {kind!r}. Received: num_segments={num_segments}, "
+            f"segment_length={segment_length}"
+        )
+    return length
+
+
 def get_task(task, length=None, num_segments=None, segment_length=None,
-             repeats=None):
+             repeats=None, fill=False):
     """A `SyntheticTask` from a preset or a kind, with fields overridden.
 
     Args:
         task: a preset name (`PRESETS`: "copy24", "copy120", "copy240",
-            "reverse24", "reverse120", "retrieval8", "retrieval16"), a kind
-            ("copy", "reverse", "retrieval": then `length`, `num_segments`
-            and `segment_length` are required) or a `SyntheticTask`.
+            "reverse24", "reverse120", "retrieval8", "retrieval24"), a kind
+            ("copy", "reverse", "retrieval": then `num_segments`,
+            `segment_length` and `length` (or `fill`) are required) or a
+            `SyntheticTask`.
         length, num_segments, segment_length, repeats: override the
             preset's (None keeps it). Overriding `num_segments` or
-            `segment_length` keeps the task and moves the answer to the
-            new window's end.
+            `segment_length` alone keeps the task and moves the answer to
+            the new window's end.
+        fill: make `length` the longest that fits the segments
+            (`longest_length`), so the task grows with `num_segments`:
+            accuracy against the number of segments at a fixed segment
+            length. `length` must then be None.
 
     Returns:
         The checked `SyntheticTask`.
 
     Example:
 
-    >>> get_task("copy24", num_segments=9, segment_length=8).total_length
-    72
+    >>> get_task("copy24", num_segments=9, segment_length=8).length
+    24
+    >>> get_task("copy24", num_segments=3, fill=True).length  # 3 x 12
+    12
     """
+    if fill and length is not None:
+        raise ValueError(
+            "`length` must be None with fill=True (the longest length that "
+            f"fits is used). Received: length={length!r}"
+        )
     changes = {key: value for key, value in (
         ("length", length), ("num_segments", num_segments),
         ("segment_length", segment_length), ("repeats", repeats))
         if value is not None}
     if isinstance(task, SyntheticTask):
-        return task.replace(**changes)
-    if isinstance(task, str) and task in PRESETS:
-        return PRESETS[task].replace(**changes)
-    if not isinstance(task, str) or task not in KINDS:
+        fields = dataclasses.asdict(task)
+    elif isinstance(task, str) and task in PRESETS:
+        fields = dataclasses.asdict(PRESETS[task])
+    elif not isinstance(task, str) or task not in KINDS:
         raise ValueError(
             f"`task` must be one of {KINDS}, a preset name "
             f"{tuple(PRESETS)} or a SyntheticTask. Received: task={task!r}"
         )
-    for name in ("length", "num_segments", "segment_length"):
-        if name not in changes:
-            raise ValueError(
-                f"`{name}` is required for task {task!r} (a kind, not a "
-                f"preset). Received: {name}=None"
-            )
-    return SyntheticTask(task, **changes)
+    else:
+        required = ("num_segments", "segment_length") + (
+            () if fill else ("length",))
+        for name in required:
+            if name not in changes:
+                raise ValueError(
+                    f"`{name}` is required for task {task!r} (a kind, not "
+                    f"a preset). Received: {name}=None"
+                )
+        fields = {"kind": task, "repeats": 1}
+    fields.update(changes)
+    if fill:
+        fields["length"] = longest_length(
+            fields["kind"], fields["num_segments"], fields["segment_length"],
+            fields["repeats"])
+    return SyntheticTask(**fields)
