@@ -7,7 +7,8 @@ example is `num_segments` segments of `tgt_len` tokens, read in order with
 `num_memory_tokens` memory tokens carried from segment to segment (and the
 package's XL memory when `--mem_len` > 0), gradients through the memory
 tokens across all segments or, with `--gradient_segments k`, from the start
-of the last `k` only. One step: forward over the K segments, the mean
+of the last `k` only (`--fill`: the longest task the segments hold, see
+`get_task`). One step: forward over the K segments, the mean
 cross-entropy over the answer tokens, backward, Adam.
 
 Matched size: the package's feed-forward is a GEGLU of inner width
@@ -68,13 +69,11 @@ def segments_forward(model, token_ids, args, torch):
     return torch.cat(logits, dim=1)
 
 
-def batches(args, torch, seed, count):
-    """`count` (token_ids, targets) batches of the task, on the device."""
+def batches(args, task, torch, seed, count):
+    """`count` (token_ids, targets) batches of `task`, on the device."""
     from keras_lrm.data.synthetic import generate
 
-    examples = generate(args.task, args.batch * count, seed,
-                        num_segments=args.num_segments,
-                        segment_length=args.tgt_len)
+    examples = generate(task, args.batch * count, seed)
     tokens = torch.as_tensor(examples.tokens[:, :-1], dtype=torch.long)
     targets = torch.as_tensor(examples.targets, dtype=torch.long)
     return [(tokens[i:i + args.batch].to(args.device),
@@ -93,6 +92,9 @@ def main():
                    help="a keras_lrm.data.synthetic preset or kind")
     p.add_argument("--num_segments", type=int, default=0,
                    help="K (0: the preset's); --tgt_len is S")
+    p.add_argument("--fill", action="store_true",
+                   help="the longest task of the segments (get_task's "
+                        "fill)")
     p.add_argument("--num_memory_tokens", type=int, default=6)
     p.add_argument("--gradient_segments", type=int, default=0,
                    help="truncated BPTT: gradient through the memory from "
@@ -110,7 +112,7 @@ def main():
     from keras_lrm.data.synthetic import get_task
 
     task = get_task(args.task, num_segments=args.num_segments or None,
-                    segment_length=args.tgt_len or None)
+                    segment_length=args.tgt_len or None, fill=args.fill)
     args.num_segments, args.tgt_len = task.num_segments, task.segment_length
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -131,7 +133,7 @@ def main():
 
     info = dict(
         peer="rmt_torch", torch=torch.__version__, device=args.device,
-        threads=torch.get_num_threads(), task=args.task,
+        threads=torch.get_num_threads(), task=args.task, length=task.length,
         batch=args.batch, tgt_len=args.tgt_len, mem_len=args.mem_len,
         num_segments=args.num_segments,
         num_memory_tokens=args.num_memory_tokens,
@@ -140,13 +142,14 @@ def main():
         n_params=sum(w.numel() for w in model.parameters()))
 
     if args.train_steps:
-        train, _ = batches(args, torch, args.seed, 64)
+        train, _ = batches(args, task, torch, args.seed, 64)
         start = time.perf_counter()
         for step in range(args.train_steps):
             loss = train_step(*train[step % len(train)])
         seconds = time.perf_counter() - start
         count = max(args.eval_examples // args.batch, 1)
-        evaluation, examples = batches(args, torch, args.seed + 1, count)
+        evaluation, examples = batches(args, task, torch, args.seed + 1,
+                                       count)
         model.eval()
         with torch.no_grad():
             logits = torch.cat([segments_forward(model, ids, args, torch)
@@ -159,7 +162,7 @@ def main():
               flush=True)
         return
 
-    data, _ = batches(args, torch, args.seed, 4)
+    data, _ = batches(args, task, torch, args.seed, 4)
     state = {"i": 0}
 
     def step():
