@@ -259,6 +259,12 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
       projecting the memory rows of short calls too, through the queries;
       the cached step was 1.1-1.3x faster at batch 1, docs/generation.md).
       The cache holds about twice the bytes of the memory state.
+    - `generate`: `token_ids` int32 `[batch, time]` (a prompt, read into
+      an empty cache), `max_new_tokens`, `temperature` (0: greedy),
+      `top_k` (0: all), `top_p` (1: all) and `seed` scalars ->
+      `new_token_ids` int32 `[batch, max_new_tokens]` and the cache after
+      them: every token from one XLA while loop that samples on device
+      (keras_lrm.export.generate_signature).
     - byte-level models also get `step_text` (`text` string `[batch]` of
       equal byte lengths, plus the state) and `detokenize`, from core
       TensorFlow string ops only.
