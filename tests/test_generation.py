@@ -236,6 +236,7 @@ def test_an_export_without_its_generate_signature_steps_per_token(
             generate(model, prompt, 6, segment_length=3, **kwargs))
 
 
+@pytest.mark.slow
 def test_the_export_generates_with_tensorflow_alone(byte_model, tmp_path):
     model, path = byte_model
     prompt = random_ids(2, 9, vocab=256, seed=4)
@@ -254,6 +255,7 @@ def test_the_export_generates_with_tensorflow_alone(byte_model, tmp_path):
     assert outputs["filled"].tolist() == [15, 15]
 
 
+@pytest.mark.slow
 def test_generate_on_jax_draws_the_tensorflow_tokens(tmp_path):
     """The loop and the samplers are keras.ops: on the JAX backend (no
     TensorFlow importable) the same weights give the same tokens."""
