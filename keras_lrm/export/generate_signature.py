@@ -52,6 +52,15 @@ class GenerateFunction:
 
     def _checks(self, inputs):
         token_ids = inputs["token_ids"]
+        # A signature call does not check ranks (its graph assumes them):
+        # the rank is counted from the runtime shape, before any other
+        # check reads the shape.
+        rank = tf.reduce_sum(tf.sign(tf.shape(token_ids) + 1))
+        with tf.control_dependencies([tf.debugging.Assert(
+                tf.equal(rank, 2),
+                ["`token_ids` must have rank 2 (batch, time); received "
+                 "rank", rank])]):
+            token_ids = tf.identity(token_ids)
         return [
             tf.debugging.assert_greater(
                 tf.shape(token_ids)[1], 0,
