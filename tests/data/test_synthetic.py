@@ -209,6 +209,20 @@ def test_dataset_overrides_segments_shuffles_and_repeats():
     np.testing.assert_array_equal(next(iter(again)), batches[0])
 
 
+def test_dataset_splits_static_windows_over_replicas():
+    from tests.test_stateful_training import two_cpu_strategy
+
+    strategy = two_cpu_strategy()
+    data = strategy.experimental_distribute_dataset(
+        dataset("reverse24", 16, seed=0, batch_size=8))
+    batch = next(iter(data))
+    parts = strategy.experimental_local_results(batch)
+    assert [tuple(part.shape) for part in parts] == [(4, 49), (4, 49)]
+    np.testing.assert_array_equal(
+        np.concatenate([part.numpy() for part in parts]),
+        generate("reverse24", 16, 0).windows[:8])
+
+
 def test_accuracy_of_perfect_wrong_and_partly_wrong_logits():
     examples = generate("reverse24", 4, seed=0)
     windows = examples.windows
