@@ -92,6 +92,8 @@ def main():
                    help="a keras_lrm.data.synthetic preset or kind")
     p.add_argument("--num_segments", type=int, default=0,
                    help="K (0: the preset's); --tgt_len is S")
+    p.add_argument("--length", type=int, default=0,
+                   help="digits or pairs (0: the preset's)")
     p.add_argument("--fill", action="store_true",
                    help="the longest task of the segments (get_task's "
                         "fill)")
@@ -111,7 +113,8 @@ def main():
     from keras_lrm.data.synthetic import answer_accuracy
     from keras_lrm.data.synthetic import get_task
 
-    task = get_task(args.task, num_segments=args.num_segments or None,
+    task = get_task(args.task, length=args.length or None,
+                    num_segments=args.num_segments or None,
                     segment_length=args.tgt_len or None, fill=args.fill)
     args.num_segments, args.tgt_len = task.num_segments, task.segment_length
     if args.device == "auto":

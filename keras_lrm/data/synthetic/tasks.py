@@ -38,6 +38,12 @@ class SyntheticTask:
     Raises:
         ValueError: an argument of the wrong type or range, or a task that
             does not fit in `num_segments * segment_length + 1` tokens.
+
+    Example:
+
+    >>> task = SyntheticTask("reverse", 24, num_segments=6, segment_length=8)
+    >>> task.window_length, task.answer_start, task.answer_length
+    (49, 25, 24)
     """
 
     kind: str
