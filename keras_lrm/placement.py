@@ -12,18 +12,9 @@ import keras
 
 from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import is_int
-
-POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
-# Policies that fix the number of long memories themselves.
-COUNTLESS_POLICIES = ("all", "none")
-
-
-def takes_count(policy):
-    """Whether `policy` needs `num_long` (every named policy but "all" and
-    "none", which fix it themselves; a list of indices is its own count).
-    The one statement of that rule: configurations, flags and searches
-    ask here."""
-    return isinstance(policy, str) and policy not in COUNTLESS_POLICIES
+from keras_lrm.policies import COUNTLESS_POLICIES  # noqa: F401
+from keras_lrm.policies import POLICIES
+from keras_lrm.policies import takes_count
 
 
 @keras.saving.register_keras_serializable(package="keras_lrm")

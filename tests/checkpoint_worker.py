@@ -25,9 +25,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+from keras_lrm.training import Experiment  # noqa: E402
 from keras_lrm.training import StreamCheckpoint  # noqa: E402
 from keras_lrm.training import checkpoint_files  # noqa: E402
-from keras_lrm.training import Experiment  # noqa: E402
 from keras_lrm.training import run_experiment  # noqa: E402
 
 

@@ -50,7 +50,7 @@ def test_replace_takes_flat_names_and_never_shares_a_group():
 
 def test_every_flag_belongs_to_exactly_one_group():
     names = [field.name for field in flag_fields()]
-    assert len(names) == len(set(names)) == 46
+    assert len(names) == len(set(names)) == 51
     grouped = {field.name for cls in GROUPS.values()
                for field in dataclasses.fields(cls)}
     assert set(names) - grouped == {"name"}
@@ -103,3 +103,21 @@ def test_a_trial_is_the_model_a_run_builds():
     assert config(model.optimizer) == config(trial.optimizer)
     for a, b in zip(model.get_weights(), trial.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_las_flags_reach_the_chosen_layers():
+    from keras_lrm.training.setup import build_lm
+
+    experiment = Experiment(num_layers=3, d_model=16, num_heads=2, d_ff=32,
+                            placement="last", num_long=1, long_length=8,
+                            short_length=4, decay_max=0.5, pool_size=2,
+                            las_layers="short")
+    lm = build_lm(experiment, vocab_size=40)
+    assert lm.decay_max == [0.5, 0.5, None]
+    assert lm.pool_size == [2, 2, 1]
+    everywhere = build_lm(dataclasses.replace(experiment, las_layers="all"),
+                          vocab_size=40)
+    assert everywhere.decay_max == 0.5 and everywhere.pool_size == 2
+    plain = build_lm(dataclasses.replace(experiment, decay_max=0.0,
+                                         pool_size=1), vocab_size=40)
+    assert plain.decay_max is None and plain.pool_size == 1

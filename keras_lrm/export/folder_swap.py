@@ -6,8 +6,8 @@ its final one and swaps it in. This module decides what may be replaced
 export (`clean_stale`); nothing else is ever deleted.
 
 Temporaries are named `.tmp-keras_lrm-<host>-<pid>-<token>-<kind>-<name>`
-(`<host>` `keras_lrm.data.files.machine_id()`, `<kind>` one of `staging`, `new`,
-`previous`, `trash`), so that they are recognisably ours and the process
+(`<host>` `keras_lrm.data.files.machine_id()`, `<kind>` one of `staging`,
+`new`, `previous`, `trash`), so that they are recognisably ours and the process
 that made them is known: one is stale when that process, on this host, is
 gone, or when it is older than `STALE_AFTER_S` (another host, or a pid
 reused). Two exports running at once never touch each other's.

@@ -10,6 +10,7 @@ answer at once.
 import argparse
 import dataclasses
 
+from keras_lrm.policies import COUNTLESS_POLICIES
 from keras_lrm.training.experiment_config import ALLOW_SHORT_CORPORA
 from keras_lrm.training.experiment_config import MAX_BYTES_CORPORA
 from keras_lrm.training.experiment_config import flag_fields
@@ -121,7 +122,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 # the values of that field that make it inert, why). Their defaults are
 # ignored there; given explicitly, they fail.
 _INERT = (
-    ("num_long", "placement", ("all", "none"),
+    ("num_long", "placement", COUNTLESS_POLICIES,
      "placement 'all' and 'none' choose their layers themselves"),
     ("short_length", "placement", ("all",),
      "placement 'all' has no short memory"),

@@ -9,6 +9,8 @@ Keras (see `experiment_config`).
 
 import dataclasses
 
+from keras_lrm import policies
+
 # The values the text-valued fields take (checked by `experiment_checks`;
 # tests check that they are the library's own lists).
 CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
@@ -17,7 +19,7 @@ CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
 # its trained model, so it is passed to `prepare` as an instance.
 TOKENIZER_NAMES = ("bytes", "words")
 STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "cpu")
-POLICIES = ("all", "none", "interleaved", "first", "last", "middle")
+POLICIES = policies.POLICIES
 # The floating-point Keras dtype policies by name ("auto" picks one); any
 # other floating policy Keras knows is accepted too.
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16",
@@ -27,6 +29,10 @@ VERBOSE = ("auto", 0, 1, 2)
 # The corpora each corpus option applies to.
 MAX_BYTES_CORPORA = ("stdlib", "text")
 ALLOW_SHORT_CORPORA = ("enwik8",)
+# LaS' forms (keras_lrm.layers.las) and the layers that may get it.
+DECAY_FORMS = ("multiplicative", "additive")
+POOL_ORDERS = ("after_softmax", "before_softmax")
+LAS_LAYERS = ("all", "short", "long")
 
 
 def flag_field(default, help, choices=None):
@@ -106,15 +112,49 @@ class ModelConfig:
         512, "memory length (tokens) of the long-memory layers")
     short_length: int = flag_field(
         128, "memory length (tokens) of the other layers")
+    decay_max: float = flag_field(
+        0.0, "LaS locality: the largest per-head decay of the attention "
+        "scores with distance (Zimerman & Wolf); 0: none")
+    pool_size: int = flag_field(
+        1, "LaS smoothness: width of the average pool along each "
+        "attention row; 1: none")
+    decay_form: str = flag_field(
+        "multiplicative", "LaS decay form: multiplicative (the paper's) "
+        "or additive (ALiBi-like)", DECAY_FORMS)
+    pool_order: str = flag_field(
+        "after_softmax", "LaS pooling of the probabilities (after the "
+        "softmax, the paper's) or of the scores (before it)", POOL_ORDERS)
+    las_layers: str = flag_field(
+        "all", "the layers that get LaS (--decay_max, --pool_size): all, "
+        "short (the short-memory layers) or long", LAS_LAYERS)
 
     __post_init__ = _checked("check_model")
+
+    def las_arguments(self):
+        """`MemoryTransformerLM`'s LaS arguments: per layer where
+        `las_layers` picks some of them."""
+        decay = self.decay_max or None
+        arguments = {"decay_max": decay, "pool_size": self.pool_size,
+                     "decay_form": self.decay_form,
+                     "pool_order": self.pool_order}
+        if self.las_layers == "all" or (decay is None
+                                        and self.pool_size == 1):
+            return arguments
+        placement = self.placement_for(self.long_length, self.short_length)
+        long_layers = set(placement.long_layers(self.num_layers))
+        chosen = [(index in long_layers) == (self.las_layers == "long")
+                  for index in range(self.num_layers)]
+        arguments["decay_max"] = [decay if on else None for on in chosen]
+        arguments["pool_size"] = [self.pool_size if on else 1
+                                  for on in chosen]
+        return arguments
 
     def placement_for(self, long_length, short_length):
         """The `Placement` of this model, with these memory lengths."""
         from keras_lrm.placement import Placement
 
-        num_long = None if self.placement in ("all", "none") \
-            else self.num_long
+        num_long = self.num_long if policies.takes_count(self.placement) \
+            else None
         return Placement(self.placement, num_long, long_length, short_length)
 
 

@@ -14,8 +14,12 @@ from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.arguments import is_int
+from keras_lrm.policies import takes_count
 from keras_lrm.training.config_groups import CORPORA
+from keras_lrm.training.config_groups import DECAY_FORMS
+from keras_lrm.training.config_groups import LAS_LAYERS
 from keras_lrm.training.config_groups import POLICIES
+from keras_lrm.training.config_groups import POOL_ORDERS
 from keras_lrm.training.config_groups import PRECISIONS
 from keras_lrm.training.config_groups import STRATEGIES
 from keras_lrm.training.config_groups import TOKENIZER_NAMES
@@ -24,7 +28,7 @@ from keras_lrm.training.config_groups import VERBOSE
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
             "segment_length", "eval_batch_size", "steps_per_execution",
-            "save_every", "sample_tokens")
+            "save_every", "sample_tokens", "pool_size")
 RATES = ("dropout", "attention_dropout")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 # `keras.utils.set_random_seed` takes NumPy's seeds.
@@ -59,6 +63,14 @@ def check_model(config):
     for name in RATES:
         check_rate(name, getattr(config, name))
     _check_choice(config, "placement", POLICIES)
+    _check_choice(config, "decay_form", DECAY_FORMS)
+    _check_choice(config, "pool_order", POOL_ORDERS)
+    _check_choice(config, "las_layers", LAS_LAYERS)
+    if config.decay_max < 0 or not math.isfinite(config.decay_max):
+        raise ValueError(
+            "`decay_max` must be a finite number >= 0 (0: no LaS decay). "
+            f"Received: decay_max={config.decay_max!r}"
+        )
     d_model, num_heads = config.d_model, config.num_heads
     if d_model % num_heads or d_model % 2:
         # Keras is imported only to name the error.
@@ -67,7 +79,7 @@ def check_model(config):
         check_dimensions(d_model, num_heads)
     # `num_long` <= `num_layers`, as the placement checks it (the lengths,
     # >= 0, are checked above; evaluation lengths change no layer).
-    if config.placement not in ("all", "none") and \
+    if takes_count(config.placement) and \
             config.num_long > config.num_layers:
         config.placement_for(config.long_length, config.short_length) \
             .memory_lengths(config.num_layers)

@@ -70,6 +70,7 @@ def build_lm(experiment, vocab_size):
         pre_norm=model.pre_norm,
         tie_embeddings=model.tie_embeddings,
         clamp_len=model.clamp_len or None,
+        **model.las_arguments(),
     )
 
 

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import is_int
-from keras_lrm.placement import POLICIES
+from keras_lrm.policies import COUNTLESS_POLICIES
+from keras_lrm.policies import POLICIES
 from keras_lrm.training.experiment_config import Experiment
 from keras_lrm.training.setup import build_model
 from keras_lrm.training.stateful_lm import METRICS
@@ -183,7 +184,7 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         policy = hp.Choice("policy", self.policies)
         changes = {"placement": policy}
         for name, choices, skip in (
-                ("num_long", self.num_long, ("all", "none")),
+                ("num_long", self.num_long, COUNTLESS_POLICIES),
                 ("long_length", self.long_lengths, ("none",)),
                 ("short_length", self.short_lengths, ("all",))):
             users = [p for p in self.policies if p not in skip]
