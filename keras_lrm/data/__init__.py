@@ -12,7 +12,9 @@ The subpackages: `corpora` (one module per corpus, `get_corpus`),
 `tokenizers` (one per tokenizer, `get_tokenizer`, `load_tokenizer`),
 `shards` (writing, checking and reading the TFRecord shards), `streams`
 (Transformer-XL stream batching for training and evaluation) and `files`
-(atomic writes, fingerprints and downloads on `tf.io.gfile`).
+(atomic writes, fingerprints and downloads on `tf.io.gfile`). Generated
+tasks: `listops` (Long Range Arena's ListOps) and `synthetic` (the
+Recurrent Memory Transformer's copy, reverse and retrieval).
 `keras_lrm.data.tfrecords` is a deprecated alias of `shards`.
 """
 
