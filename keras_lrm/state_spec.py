@@ -32,6 +32,7 @@ MEMORY = "memory"
 CACHE = "cache"
 FORMS = (MEMORY, CACHE)
 FILLED = "filled"
+MEMORY_TOKENS = "memory_tokens"
 
 
 def memory_name(index):

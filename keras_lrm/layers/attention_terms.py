@@ -9,7 +9,7 @@ values never formed) or read from a key/value cache.
 from keras import ops
 
 
-def attention_mask(num_queries, memory_length, filled=None):
+def attention_mask(num_queries, memory_length, filled=None, layout=None):
     """Which keys each query may attend to.
 
     Args:
@@ -17,15 +17,23 @@ def attention_mask(num_queries, memory_length, filled=None):
         memory_length: `M`, rows of the memory in front of the segment.
         filled: optional int tensor `(batch,)`: how many of the most recent
             memory rows hold real states. `None` means all `M` rows do.
+        layout: optional bool `(T, M + T)` (or `(batch, T, M + T)`) that
+            replaces the causal rule (e.g. `memory_token_layout`); the
+            filled rule still applies.
 
     Returns:
         Bool tensor `(batch or 1, T, M + T)`: key `j` is visible to query
-        `i` when `j <= M + i` (causal) and `j >= M - filled` (filled memory).
+        `i` when `j <= M + i` (causal; or as `layout` says) and
+        `j >= M - filled` (filled memory).
     """
     keys = ops.arange(memory_length + num_queries, dtype="int32")
     queries = ops.arange(num_queries, dtype="int32")
-    mask = keys[None, :] <= queries[:, None] + memory_length
-    mask = mask[None]
+    if layout is None:
+        mask = keys[None, :] <= queries[:, None] + memory_length
+    else:
+        mask = ops.cast(layout, "bool")
+    if len(mask.shape) == 2:
+        mask = mask[None]
     if filled is not None and memory_length:
         start = memory_length - ops.cast(filled, "int32")
         visible = keys[None, :] >= start[:, None]
@@ -165,3 +173,47 @@ def cache_read(probs, cache_values, values, rows):
     attended = ops.einsum("nbts,bnsh->btnh", probs[..., :rows], cache_values)
     return attended + ops.einsum("nbts,bsnh->btnh", probs[..., rows:],
                                  values)
+
+
+def memory_token_layout(num_tokens, segment_length, memory_length,
+                        tokens_see_memory=False):
+    """The attention layout of a segment between memory tokens.
+
+    The rows are `[read (m); segment (T); write (m)]` after `M` memory
+    rows (the Recurrent Memory Transformer's decoder layout):
+
+    - read tokens see each other, both ways;
+    - segment tokens see the memory, the read tokens, and the segment
+      causally;
+    - write tokens see the read tokens, the segment and each other;
+    - nothing else sees the write tokens;
+    - memory tokens see the memory rows only with `tokens_see_memory`.
+
+    Args:
+        num_tokens: `m`.
+        segment_length: `T`.
+        memory_length: `M`.
+        tokens_see_memory: whether read and write tokens attend to the
+            memory rows.
+
+    Returns:
+        Bool `(2m + T, M + 2m + T)`.
+    """
+    m, rows = num_tokens, 2 * num_tokens + segment_length
+    keys = ops.arange(memory_length + rows, dtype="int32")[None, :]
+    queries = ops.arange(rows, dtype="int32")[:, None]
+    key_rows = keys - memory_length  # < 0: a memory row
+    in_memory = key_rows < 0
+    read_key = ops.logical_and(key_rows >= 0, key_rows < m)
+    write_key = key_rows >= m + segment_length
+    is_read = queries < m
+    is_write = queries >= m + segment_length
+    is_token = ops.logical_or(is_read, is_write)
+    causal = key_rows <= queries
+    sees = ops.where(is_read, read_key,
+                     ops.where(is_write, ops.logical_not(in_memory),
+                               ops.logical_and(causal,
+                                               ops.logical_not(write_key))))
+    if tokens_see_memory:
+        sees = ops.logical_or(sees, ops.logical_and(is_token, in_memory))
+    return ops.where(ops.logical_and(is_write, write_key), True, sees)

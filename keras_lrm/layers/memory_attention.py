@@ -105,6 +105,11 @@ class MemoryAttention(keras.layers.Layer):
         training: whether dropout is active.
         return_cache: whether to return the next cache too (as
             `keras.layers.MultiHeadAttention`'s `return_attention_scores`).
+        layout: optional bool `(T, M + T)` replacing the causal rule
+            (`attention_terms.memory_token_layout`); keys it lets a query
+            see ahead of itself get no position term.
+        state_rows: optional `(start, stop)`: the rows of `inputs` the next
+            cache keeps (memory tokens are not memory rows); default all.
 
     Returns:
         `(batch, T, dim)` attention output; with `return_cache=True`,
@@ -434,7 +439,8 @@ class MemoryAttention(keras.layers.Layer):
                                     self.key_dim)
 
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
-             training=None, return_cache=False):
+             training=None, return_cache=False, layout=None,
+             state_rows=None):
         cache = call_checks.as_cache(self.name, memory)
         filled = self._checked_call(
             inputs, None if cache is not None else memory, filled,
@@ -450,12 +456,19 @@ class MemoryAttention(keras.layers.Layer):
                                                    position_encoding)
         fused = cache is None and self._use_fused(num_queries, memory_rows,
                                                   training)
-        mask = attention_mask(num_queries, memory_rows, filled)
+        mask = attention_mask(num_queries, memory_rows, filled, layout)
         # The fused kernel's bias is laid out (batch, heads, T, K): a
         # heads-first term transposed into it (and its gradient, fused
         # with the shift's pad) cost more on an H100 than the kernel saved.
         position = self.position_scores(query, table, memory_rows,
                                         batch_first=fused)
+        if layout is not None:
+            # Keys a layout lets a query see ahead of it (memory tokens
+            # among themselves) have no relative distance: content only.
+            keys_at = ops.arange(memory_rows + num_queries, dtype="int32")
+            ahead = keys_at[None, :] > ops.arange(
+                num_queries, dtype="int32")[:, None] + memory_rows
+            position = ops.where(ahead, ops.zeros_like(position), position)
         if cache is not None:
             cache = tuple(ops.cast(part, query.dtype) for part in cache)
             attended = self._attend_cache(query, keys, values, cache,
@@ -470,6 +483,10 @@ class MemoryAttention(keras.layers.Layer):
         output = self._output(attended)
         if not return_cache:
             return output
+        if state_rows is not None:
+            start, stop = state_rows
+            inputs, keys, values = (part[:, start:stop]
+                                    for part in (inputs, keys, values))
         return output, self._next_cache(inputs, memory, cache, keys, values)
 
     def _next_cache(self, inputs, memory, cache, keys, values):

@@ -72,6 +72,8 @@ class MemoryBlock(keras.layers.Layer):
         position_encoding: optional `(M + T + 1, dim)` sinusoid table.
         training: whether dropout is active.
         cache: deprecated; pass the `(keys, values)` pair as `memory`.
+        layout, state_rows: as in `MemoryAttention` (memory tokens): the
+            attention's layout, and the rows that enter the next memory.
 
     Returns:
         `(outputs, new_memory)`: `(batch, T, dim)` and the next memory in
@@ -192,7 +194,7 @@ class MemoryBlock(keras.layers.Layer):
         return self.attention.initial_cache(batch_size, dtype)
 
     def call(self, inputs, memory=None, filled=None, position_encoding=None,
-             training=None, cache=None):
+             training=None, cache=None, layout=None, state_rows=None):
         if cache is not None:
             if memory is not None:
                 raise ValueError(
@@ -214,7 +216,7 @@ class MemoryBlock(keras.layers.Layer):
         attend = functools.partial(
             self.attention, filled=filled,
             position_encoding=position_encoding, training=training,
-            return_cache=cached)
+            return_cache=cached, layout=layout, state_rows=state_rows)
         if self.pre_norm:
             normed = self.attention_norm(inputs)
             normed_memory = memory if memory is None or cached \
@@ -238,6 +240,8 @@ class MemoryBlock(keras.layers.Layer):
                 training=training))
         if cached:
             return outputs, new_cache
+        if state_rows is not None:
+            inputs = inputs[:, state_rows[0]:state_rows[1]]
         return outputs, next_memory(memory, inputs, self.memory_length)
 
     def compute_output_shape(self, inputs_shape, memory_shape=None,

@@ -6,8 +6,10 @@ import keras
 from keras import ops
 
 from keras_lrm.arguments import check_batch_size
+from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
+from keras_lrm.layers.attention_terms import memory_token_layout
 from keras_lrm.layers.call_checks import check_inputs_shape
 from keras_lrm.layers.las import check_las_arguments
 from keras_lrm.layers.las import per_layer
@@ -72,6 +74,11 @@ class MemoryStack(keras.layers.Layer):
             at all (every layer attends to the segment alone).
         training: whether dropout is active.
         cache: deprecated; pass a cache as `memory`.
+        memory_tokens: `m`, the Recurrent Memory Transformer's tokens
+            around the segment: `inputs` is `[read (m); segment (T);
+            write (m)]`, attended as `attention_terms.memory_token_layout`
+            lays out; only the segment's rows enter the memory (and
+            `filled`). 0: `inputs` is the segment.
 
     Returns:
         `(outputs, new_memory)`: `(batch, T, dim)` and the next state, in
@@ -220,7 +227,8 @@ class MemoryStack(keras.layers.Layer):
                                dim=inputs_shape[-1])
         spec.check(memory, inputs_shape[0], name)
 
-    def call(self, inputs, memory=None, training=None, cache=None):
+    def call(self, inputs, memory=None, training=None, cache=None,
+             memory_tokens=0):
         if cache is not None:
             if memory is not None:
                 raise ValueError(
@@ -240,6 +248,16 @@ class MemoryStack(keras.layers.Layer):
                               form == CACHE)
             filled = check_filled(memory[FILLED], self.max_memory_length)
         num_queries = ops.shape(inputs)[1]
+        tokens = check_non_negative("memory_tokens", memory_tokens)
+        # The segment: the rows between the read and the write tokens.
+        segment = num_queries - 2 * tokens
+        state_rows = None
+        if tokens:
+            # Both ints, or both tensors (a Keras call argument may not
+            # mix them) when the length is known only at run time.
+            start = tokens if isinstance(segment, int) \
+                else ops.convert_to_tensor(tokens, "int32")
+            state_rows = (start, start + segment)
         # Without a memory every layer attends to the segment alone.
         rows = [0 if memory is None else length
                 for length in self.memory_lengths]
@@ -260,17 +278,19 @@ class MemoryStack(keras.layers.Layer):
                 layer_memory = tuple(memory[key] for key in names)
             else:
                 layer_memory = memory[names[0]]
+            layout = memory_token_layout(tokens, segment, rows[index]) \
+                if tokens else None
             hidden, layer_state = block(
                 hidden, layer_memory, filled=layer_filled,
-                position_encoding=position_encoding, training=training)
+                position_encoding=position_encoding, training=training,
+                layout=layout, state_rows=state_rows)
             if form != CACHE:
                 layer_state = (layer_state,)
             new_memory.update(zip(names, layer_state))
         if self.final_norm is not None:
             hidden = self.final_norm(hidden)
         previous = 0 if filled is None else ops.cast(filled, "int32")
-        new_filled = ops.minimum(previous + num_queries,
-                                 self.max_memory_length)
+        new_filled = ops.minimum(previous + segment, self.max_memory_length)
         new_memory[FILLED] = ops.cast(
             ops.broadcast_to(new_filled, (ops.shape(inputs)[0],)), "int32")
         return hidden, new_memory

@@ -1,7 +1,9 @@
 """A causal language model built from a `MemoryStack`."""
 
 import keras
+from keras import ops
 
+from keras_lrm.arguments import check_non_negative
 from keras_lrm.arguments import check_positive
 from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
@@ -12,6 +14,10 @@ from keras_lrm.placement import Placement
 from keras_lrm.placement import placement_from_config
 from keras_lrm.state_spec import CACHE
 from keras_lrm.state_spec import MEMORY
+from keras_lrm.state_spec import MEMORY_TOKENS
+from keras_lrm.state_spec import StateEntry
+from keras_lrm.state_spec import StateSpec
+from keras_lrm.state_spec import state_form
 from keras_lrm.token_checks import as_token_tensor
 from keras_lrm.token_checks import check_token_ids
 
@@ -96,8 +102,10 @@ class MemoryTransformerLM(keras.Model):
                  clamp_len=None, activation="relu", layer_norm_epsilon=1e-5,
                  memory_lengths=None, decay_max=None, pool_size=1,
                  decay_form="multiplicative", pool_order="after_softmax",
-                 **kwargs):
+                 num_memory_tokens=0, **kwargs):
         super().__init__(**kwargs)
+        self.num_memory_tokens = check_non_negative("num_memory_tokens",
+                                                    num_memory_tokens)
         vocab_size = check_positive("vocab_size", vocab_size)
         num_layers = check_positive("num_layers", num_layers)
         d_model = check_positive("d_model", d_model)
@@ -161,6 +169,15 @@ class MemoryTransformerLM(keras.Model):
         return list(self.stack.memory_lengths)
 
     def build(self, input_shape=None):
+        if self.num_memory_tokens:
+            # M_0: each row drawn on its own (the reference repeats one
+            # row, so every slot would start identical), at the scale of
+            # the scaled token embeddings.
+            self.memory_token_start = self.add_weight(
+                name="memory_tokens",
+                shape=(self.num_memory_tokens, self.d_model),
+                initializer=keras.initializers.RandomNormal(
+                    stddev=0.02 * self.d_model ** 0.5))
         self.embedding.build(input_shape)
         hidden = (None, None, self.d_model)
         self.stack.build(hidden)
@@ -181,13 +198,27 @@ class MemoryTransformerLM(keras.Model):
                 depends on the weights). Both hold `"filled"`, int32
                 `(batch,)`, the count of real rows (0: empty, all masked).
         """
-        return self.stack.state_spec(form, self.d_model)
+        spec = self.stack.state_spec(form, self.d_model)
+        if not self.num_memory_tokens:
+            return spec
+        tokens = StateEntry(MEMORY_TOKENS, (self.num_memory_tokens,
+                                            self.d_model),
+                            self.compute_dtype, None, MEMORY_TOKENS)
+        return StateSpec(spec.entries + (tokens,), spec.form)
 
     def initial_memory(self, batch_size, form=MEMORY):
         """An empty state of `form` (see `state_spec`) for `batch_size`
-        streams."""
-        return self.stack.initial_memory(batch_size, self.d_model,
-                                         form=form)
+        streams; with memory tokens, `"memory_tokens"` holds `M_0` in every
+        row."""
+        state = self.state_spec(form).empty(batch_size)
+        if self.num_memory_tokens:
+            state[MEMORY_TOKENS] = self._start_tokens(batch_size)
+        return state
+
+    def _start_tokens(self, batch_size):
+        start = ops.cast(self.memory_token_start, self.compute_dtype)
+        return ops.broadcast_to(start[None], (batch_size,) + tuple(
+            start.shape))
 
     def initial_cache(self, batch_size):
         """`initial_memory(batch_size, form="cache")`."""
@@ -232,9 +263,90 @@ class MemoryTransformerLM(keras.Model):
         token_ids = check_token_ids(token_ids, self.vocab_size)
         hidden = self.embedding(token_ids)
         hidden = self.embedding_dropout(hidden, training=training)
-        hidden, new_state = self.stack(hidden, memory, training=training)
-        hidden = self.output_dropout(hidden, training=training)
+        m = self.num_memory_tokens
+        if not m:
+            hidden, new_state = self.stack(hidden, memory, training=training)
+            hidden = self.output_dropout(hidden, training=training)
+            return self.embedding(hidden, reverse=True), new_state
+        tokens = self._read_tokens(memory, ops.shape(hidden)[0])
+        if memory is not None:
+            memory = {k: v for k, v in memory.items() if k != MEMORY_TOKENS}
+        # [read M_t ; x_t ; write M_t]: the decoder-only RMT layout.
+        joined = ops.concatenate([tokens, hidden, tokens], axis=1)
+        joined, new_state = self.stack(joined, memory, training=training,
+                                       memory_tokens=m)
+        length = ops.shape(hidden)[1]
+        new_state[MEMORY_TOKENS] = joined[:, m + length:]
+        hidden = self.output_dropout(joined[:, m:m + length],
+                                     training=training)
         return self.embedding(hidden, reverse=True), new_state
+
+    def _read_tokens(self, memory, batch_size):
+        """`M_t` from the state; `M_0` (the weight, with its gradient) for
+        no state and for rows still holding the empty value (zeros: a
+        stream's start, as `StatefulLM` resets it)."""
+        start = self._start_tokens(batch_size)
+        if memory is None:
+            return start
+        spec = self.state_spec(state_form(memory))
+        spec.check(memory, tuple(memory[MEMORY_TOKENS].shape)[0]
+                   if MEMORY_TOKENS in memory else None)
+        tokens = ops.cast(memory[MEMORY_TOKENS], self.compute_dtype)
+        empty = ops.all(ops.equal(tokens, 0), axis=(1, 2))
+        return ops.where(empty[:, None, None], start, tokens)
+
+    def call_segments(self, token_ids, state, gradient_segments=None,
+                      training=None):
+        """Reads `K` segments in order, carrying the state between them.
+
+        The Recurrent Memory Transformer's training step: gradients flow
+        from segment to segment through the memory tokens (the XL memory
+        never carries one). Equal to `K` calls of `call_with_memory`.
+
+        Args:
+            token_ids: int `(batch, K * segment_length)`.
+            state: a state from `initial_memory` or a previous call, or
+                `None` (an empty memory and `M_0`).
+            gradient_segments: `k` in `[1, K]`: the gradient through the
+                memory tokens stops at the start of the last `k` segments
+                (truncated backpropagation through time). `None`: all `K`.
+            training: whether dropout is active.
+
+        Returns:
+            `(logits, state)`: float32 `(batch, K * segment_length,
+            vocab_size)` and the state after the last segment.
+        """
+        token_ids = as_token_tensor(token_ids)
+        length = tuple(token_ids.shape)[-1]
+        size = self.segment_length
+        if len(token_ids.shape) != 2 or length is None or not length or \
+                length % size:
+            raise ValueError(
+                "`token_ids` of `call_segments` must have shape (batch, "
+                f"K * segment_length) with segment_length={size} and a "
+                f"known K >= 1. Received: shape={tuple(token_ids.shape)}"
+            )
+        count = length // size
+        if gradient_segments is not None:
+            gradient_segments = check_positive("gradient_segments",
+                                               gradient_segments)
+            if gradient_segments > count:
+                raise ValueError(
+                    "`gradient_segments` must be at most the number of "
+                    f"segments ({count}). Received: gradient_segments="
+                    f"{gradient_segments}"
+                )
+        cut = count - (gradient_segments or count)
+        logits = []
+        for index in range(count):
+            if index == cut and index and MEMORY_TOKENS in state:
+                state = dict(state, **{MEMORY_TOKENS: ops.stop_gradient(
+                    state[MEMORY_TOKENS])})
+            piece, state = self.call_with_memory(
+                token_ids[:, index * size:(index + 1) * size], state,
+                training=training)
+            logits.append(piece)
+        return ops.concatenate(logits, axis=1), state
 
     def call(self, token_ids, training=None):
         logits, _ = self._run(token_ids, None, training)
@@ -328,6 +440,7 @@ class MemoryTransformerLM(keras.Model):
             "pool_size": self.pool_size,
             "decay_form": self.decay_form,
             "pool_order": self.pool_order,
+            "num_memory_tokens": self.num_memory_tokens,
         }
 
     @classmethod
