@@ -40,22 +40,14 @@ def compile_function(function):
     return function
 
 
-def has_state_spec(model):
-    """Whether `model` has the one-spec state API (`initial_memory(b,
-    form=...)`, `call_with_memory` on either form)."""
-    return hasattr(model, "state_spec")
-
-
 def empty_cache(model, batch_size):
-    if has_state_spec(model):
-        return model.initial_memory(batch_size, form="cache")
-    return model.initial_cache(batch_size)
+    """An empty state of the key/value cache form: a one-token step then
+    projects only its own token."""
+    return model.initial_memory(batch_size, form="cache")
 
 
 def cache_step(model, token_ids, cache):
-    if has_state_spec(model):
-        return model.call_with_memory(token_ids, cache, training=False)
-    return model.call_with_cache(token_ids, cache)
+    return model.call_with_memory(token_ids, cache, training=False)
 
 
 class GenerationLoop:
