@@ -2,8 +2,10 @@
 
 Steady-state milliseconds per new token, top-k 40, fp32, for a model of
 the quickstart's shape (6 layers, d_model 256, 4 heads, d_ff 1024,
-pre-norm, byte vocabulary; memory C in the top layer, 128 in the other
-five: `Placement("interleaved", 1, C, 128)`) after a prompt of C tokens:
+pre-norm, byte vocabulary; a memory of 512 in the top layer and 128 in
+the other five, the quickstart's `Placement("interleaved", 1, 512, 128)`;
+`--memory 0` makes the top memory C) after a prompt of C tokens. The
+memory is fixed-size, so C is the text read so far, not the state:
 
 - `before keras` / `before export`: `keras_lrm.generate` at the base
   commit (default e29f24f, before the compiled loop), on the Keras model
@@ -63,7 +65,7 @@ PARTIAL = (" (the keras_lrm step has the same shapes whether its memory is "
 
 # --- workers (one process per role; nothing here runs in the driver) ---
 
-def build_lm(context, layers, d_model):
+def build_lm(context, layers, d_model, memory=512):
     import keras
 
     from keras_lrm import Placement
@@ -73,10 +75,11 @@ def build_lm(context, layers, d_model):
     return MemoryTransformerLM(
         vocab_size=256, num_layers=layers, d_model=d_model, num_heads=4,
         d_ff=4 * d_model, segment_length=128, pre_norm=True,
-        placement=Placement("interleaved", 1, context, 128))
+        placement=Placement("interleaved", 1, memory or context, 128))
 
 
-def keras_lrm_runners(role, batch, context, layers, d_model, folder):
+def keras_lrm_runners(role, batch, context, layers, d_model, folder,
+                      memory=512):
     """`{implementation: run(prompt, n)}` for one configuration."""
     import numpy as np
     import tensorflow as tf
@@ -84,7 +87,7 @@ def keras_lrm_runners(role, batch, context, layers, d_model, folder):
     import keras_lrm
     from keras_lrm.export import export_saved_model
 
-    model = build_lm(context, layers, d_model)
+    model = build_lm(context, layers, d_model, memory)
     path = export_saved_model(model, os.path.join(
         folder, f"{role}-{batch}-{context}"))
     loaded = tf.saved_model.load(path)
@@ -156,7 +159,8 @@ def worker(args):
                                      args.d_model)
             else:
                 found = keras_lrm_runners(args.worker, batch, context,
-                                          args.layers, args.d_model, folder)
+                                          args.layers, args.d_model, folder,
+                                          args.memory)
             length = context if args.worker == "peer" or \
                 not args.prompt_tokens else min(args.prompt_tokens, context)
             prompt = np.random.default_rng(context).integers(
@@ -198,6 +202,7 @@ def start_worker(role, args):
     flags = ["--worker", role, "--tokens", str(args.tokens),
              "--warm_tokens", str(args.warm_tokens),
              "--layers", str(args.layers), "--d_model", str(args.d_model),
+             "--memory", str(args.memory),
              "--prompt_tokens", str(args.prompt_tokens),
              "--contexts", *map(str, args.contexts),
              "--batches", *map(str, args.batches)]
@@ -344,6 +349,12 @@ def report(results):
                 f"per-token time at 512 context (batch {batch}): "
                 f"{ours:.2f} ms vs {peer:.2f} ms, ratio {ours / peer:.2f}: "
                 f"{'met' if ours <= peer / 2 else 'not met'}.")
+    memory = results.get("memory", 0)
+    top = f"a memory of {memory}" if memory else "memory C"
+    prompt = results.get("prompt_tokens") or "C"
+    partial = PARTIAL if results.get("prompt_tokens") else ""
+    warm = results["warm_tokens"]
+    n2 = warm + results["tokens"]
     return f"""{BEGIN}
 ## Compiled generation against today's host loop and KerasHub
 
@@ -352,11 +363,11 @@ Measured by `{results['command']}` at commit `{results['commit']}`
 ({results['date']}); TensorFlow {results['tf']}, Keras {results['keras']},
 keras-hub {results['keras_hub']}. Model: {results['layers']} layers,
 d_model {results['d_model']}, 4 heads, d_ff {4 * results['d_model']}, pre-norm,
-byte vocabulary; memory C in the top layer, 128 in the others (the
+byte vocabulary; {top} in the top layer, 128 in the others (the
 quickstart's placement); fp32; top-k 40 after a prompt of
-{results.get('prompt_tokens') or 'C'} tokens{PARTIAL if results.get('prompt_tokens') else ''}.
+{prompt} tokens{partial}.
 Steady-state milliseconds per new token: `(t(n2) - t(n1)) / (n2 - n1)`
-for n1 = {results['warm_tokens']} and n2 = {results['warm_tokens'] + results['tokens']}
+for n1 = {warm} and n2 = {n2}
 new tokens, so the prompt and the per-call costs cancel; median of
 {results['rounds']} interleaved rounds (every implementation timed in turn,
 one process busy at a time).
@@ -425,6 +436,9 @@ def parse(argv=None):
                         help="keras_lrm prompt length (default: the "
                              "context, filling the memory)")
     parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--memory", type=int, default=512,
+                        help="the top layer's memory (the quickstart's "
+                             "512); 0: the context C")
     parser.add_argument("--d_model", type=int, default=256)
     parser.add_argument("--base", default="/tmp/gen_base",
                         help="git worktree of the base commit (made if "
@@ -464,7 +478,7 @@ def main(argv=None):
                "command": command.strip(), "tokens": args.tokens,
                "warm_tokens": args.warm_tokens, "rounds": args.rounds,
                "layers": args.layers, "d_model": args.d_model,
-               "prompt_tokens": args.prompt_tokens,
+               "prompt_tokens": args.prompt_tokens, "memory": args.memory,
                "json": os.path.relpath(json_path, ROOT), **versions(args)}
     with open(json_path, "w") as handle:
         json.dump(results, handle, indent=2)
