@@ -151,3 +151,31 @@ def test_bad_inputs_name_the_argument():
         model.call_segments(ids(), None, gradient_segments=4)
     with pytest.raises(ValueError, match="`gradient_segments`"):
         model.call_segments(ids(), None, gradient_segments=0)
+
+
+def test_stateful_training_reads_k_segments_of_signed_windows():
+    """`StatefulLM(bptt_segments=K)` reads a `(batch, K*S + 1)` window as
+    `call_segments` does; a negative entry `w` is the token `-w - 1`, read
+    but not scored; `carry_memory=False` starts every batch empty."""
+    from keras_lrm.training import StatefulLM
+
+    lm = rmt(2, Placement("last", 1, 8, 4))
+    model = StatefulLM(lm, batch_size=2, bptt_segments=3,
+                       carry_memory=False)
+    tokens = ids()
+    windows = np.concatenate([tokens, tokens[:, :1]], axis=1)
+    signed = windows.copy()
+    signed[:, :5] = -signed[:, :5] - 1  # read, not scored
+    expected, _ = lm.call_segments(tokens, None)
+    for batch in (windows, signed):
+        for training in (True, False):
+            got = model(batch, training=training)
+            np.testing.assert_allclose(np.asarray(got),
+                                       np.asarray(expected), atol=1e-5)
+    # The loss scores only the non-negative targets.
+    model.compile(optimizer="sgd")
+    full = model.evaluate(windows, verbose=0, return_dict=True)["loss"]
+    part = model.evaluate(signed, verbose=0, return_dict=True)["loss"]
+    assert abs(full - part) > 1e-4
+    with pytest.raises(ValueError, match="`gradient_segments`"):
+        StatefulLM(lm, batch_size=2, bptt_segments=2, gradient_segments=3)

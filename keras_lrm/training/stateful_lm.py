@@ -39,8 +39,9 @@ class StatefulLM(keras.Model):
     `reset_memory()` or the `ResetMemory` callback.
 
     A batch is one int tensor of `T + 1` consecutive tokens per row: inputs
-    `[:, :-1]`, targets `[:, 1:]`, and a target of `-1` is not predicted
-    (padding). The model adds the mean cross-entropy in nats over the
+    `[:, :-1]`, targets `[:, 1:]`, and a negative entry `w` is the token
+    `-w - 1` read but not predicted (`-1`: padding, token 0; the synthetic
+    tasks hide their questions from the loss this way). The model adds the mean cross-entropy in nats over the
     predicted tokens as its loss and keeps an exact bits-per-token or
     perplexity metric, so `compile` needs only an optimizer. (One plain
     tensor per batch, rather than `(x, y)`, is what Keras 3 can train from
@@ -56,6 +57,15 @@ class StatefulLM(keras.Model):
             `batch_size / num_replicas` rows. Build it inside the strategy's
             scope.
         metric: "bpc" (bits per token, for bytes) or "perplexity".
+        bptt_segments: `K`: a training window holds `K` segments of the
+            model's `segment_length` (`T = K * segment_length`), read in
+            order with gradients through the memory tokens
+            (`MemoryTransformerLM.call_segments`).
+        gradient_segments: truncated backpropagation: the gradient stops
+            at the start of the last `k` segments of a window; `None`: all.
+        carry_memory: whether each batch continues the rows of the batch
+            before (text streams); `False` starts every batch from an empty
+            memory (independent examples, such as the synthetic tasks).
         **kwargs: base model arguments.
 
     Call arguments:
@@ -73,7 +83,8 @@ class StatefulLM(keras.Model):
     ...           callbacks=[ResetMemory()])
     """
 
-    def __init__(self, lm, batch_size, metric="bpc", **kwargs):
+    def __init__(self, lm, batch_size, metric="bpc", bptt_segments=1,
+                 gradient_segments=None, carry_memory=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(lm, MemoryTransformerLM):
             raise ValueError(
@@ -81,6 +92,23 @@ class StatefulLM(keras.Model):
                 f"lm={lm!r}"
             )
         check_positive("batch_size", batch_size)
+        self.bptt_segments = check_positive("bptt_segments", bptt_segments)
+        if gradient_segments is not None:
+            gradient_segments = check_positive("gradient_segments",
+                                               gradient_segments)
+            if gradient_segments > self.bptt_segments:
+                raise ValueError(
+                    "`gradient_segments` must be at most `bptt_segments` "
+                    f"({self.bptt_segments}). Received: gradient_segments="
+                    f"{gradient_segments}"
+                )
+        self.gradient_segments = gradient_segments
+        if not isinstance(carry_memory, bool):
+            raise ValueError(
+                "`carry_memory` must be True or False. Received: "
+                f"carry_memory={carry_memory!r}"
+            )
+        self.carry_memory = carry_memory
         if metric not in METRICS:
             raise ValueError(
                 f"`metric` must be one of {tuple(METRICS)}. Received: "
@@ -154,13 +182,29 @@ class StatefulLM(keras.Model):
                 f"({self.replica_batch_size}, T + 1) (`batch_size`="
                 f"{self.batch_size}). Received: shape={tuple(windows.shape)}"
             )
-        token_ids = ops.maximum(windows[:, :-1], 0)
+        inputs = windows[:, :-1]
+        token_ids = ops.where(inputs >= 0, inputs, -inputs - 1)
         targets = windows[:, 1:]
         variables = self.memories["train" if training else "eval"]
-        memory = {key: ops.convert_to_tensor(v)
-                  for key, v in variables.items()}
-        logits, new_memory = self.lm.call_with_memory(
-            token_ids, memory, training=bool(training))
+        if self.carry_memory:
+            memory = {key: ops.convert_to_tensor(v)
+                      for key, v in variables.items()}
+        else:
+            memory = self.lm.state_spec(
+                FORMS["train" if training else "eval"]).empty(
+                    ops.shape(token_ids)[0])
+        length = token_ids.shape[1]
+        if (self.bptt_segments > 1 or self.lm.num_memory_tokens) and \
+                length and length % self.lm.segment_length == 0:
+            # Segment by segment (memory tokens are written at the end of
+            # each), in training and evaluation alike.
+            logits, new_memory = self.lm.call_segments(
+                token_ids, memory,
+                self.gradient_segments if training else None,
+                training=bool(training))
+        else:
+            logits, new_memory = self.lm.call_with_memory(
+                token_ids, memory, training=bool(training))
         for key, variable in variables.items():
             variable.assign(new_memory[key])
         weights = ops.cast(ops.greater_equal(targets, 0), "float32")
@@ -191,6 +235,9 @@ class StatefulLM(keras.Model):
             "lm": keras.saving.serialize_keras_object(self.lm),
             "batch_size": self.batch_size,
             "metric": self.metric,
+            "bptt_segments": self.bptt_segments,
+            "gradient_segments": self.gradient_segments,
+            "carry_memory": self.carry_memory,
         }
 
     @classmethod
