@@ -41,11 +41,12 @@ class StatefulLM(keras.Model):
     A batch is one int tensor of `T + 1` consecutive tokens per row: inputs
     `[:, :-1]`, targets `[:, 1:]`, and a negative entry `w` is the token
     `-w - 1` read but not predicted (`-1`: padding, token 0; the synthetic
-    tasks hide their questions from the loss this way). The model adds the mean cross-entropy in nats over the
-    predicted tokens as its loss and keeps an exact bits-per-token or
-    perplexity metric, so `compile` needs only an optimizer. (One plain
-    tensor per batch, rather than `(x, y)`, is what Keras 3 can train from
-    under `MultiWorkerMirroredStrategy`: keras-team/keras#20585.)
+    tasks hide their questions from the loss this way). The model adds the
+    mean cross-entropy in nats over the predicted tokens as its loss and
+    keeps an exact bits-per-token or perplexity metric, so `compile` needs
+    only an optimizer. (One plain tensor per batch, rather than `(x, y)`,
+    is what Keras 3 can train from under `MultiWorkerMirroredStrategy`:
+    keras-team/keras#20585.)
 
     The memory is written inside `call`, as `BatchNormalization` updates its
     statistics, so Keras' own `train_step`, loss scaling and distribution
