@@ -65,6 +65,10 @@ def main(argv=None):
                         help="sample among the k most likely tokens; 0 "
                              "samples from every token (as top_k=0 or "
                              "None in generate); default %(default)s")
+    parser.add_argument("--top_p", type=float, default=None,
+                        help="sample within the smallest set of tokens "
+                             "whose probability reaches p, in (0, 1]; "
+                             "default: not used")
     parser.add_argument("--seed", type=int, default=0,
                         help="sampler seed, >= 0; default %(default)s")
     args = parser.parse_args(argv)
@@ -80,7 +84,8 @@ def main(argv=None):
     model, tokenizer = load(args.model)
     text = generate_text(model, args.prompt, args.max_new_tokens,
                          tokenizer=tokenizer, temperature=args.temperature,
-                         top_k=args.top_k, seed=args.seed)
+                         top_k=args.top_k, top_p=args.top_p,
+                         seed=args.seed)
     print(args.prompt + text)
     return text
 
