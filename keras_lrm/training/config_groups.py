@@ -10,29 +10,18 @@ Keras (see `experiment_config`).
 import dataclasses
 
 from keras_lrm import policies
-
-# The values the text-valued fields take (checked by `experiment_checks`;
-# tests check that they are the library's own lists).
-CORPORA = ("stdlib", "enwik8", "wikitext103", "pg19", "tiny_shakespeare",
-           "text")
-# Tokenizers `prepare` makes from a name; a SentencePiece tokenizer needs
-# its trained model, so it is passed to `prepare` as an instance.
-TOKENIZER_NAMES = ("bytes", "words")
-STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "cpu")
-POLICIES = policies.POLICIES
-# The floating-point Keras dtype policies by name ("auto" picks one); any
-# other floating policy Keras knows is accepted too.
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16",
-              "bfloat16", "float16", "float64")
-# Keras' `verbose` values (a flag gives them as text).
-VERBOSE = ("auto", 0, 1, 2)
-# The corpora each corpus option applies to.
-MAX_BYTES_CORPORA = ("stdlib", "text")
-ALLOW_SHORT_CORPORA = ("enwik8",)
-# LaS' forms (keras_lrm.layers.las) and the layers that may get it.
-DECAY_FORMS = ("multiplicative", "additive")
-POOL_ORDERS = ("after_softmax", "before_softmax")
-LAS_LAYERS = ("all", "short", "long")
+from keras_lrm.training import experiment_checks
+from keras_lrm.training.choices import ALLOW_SHORT_CORPORA  # noqa: F401
+from keras_lrm.training.choices import CORPORA
+from keras_lrm.training.choices import DECAY_FORMS
+from keras_lrm.training.choices import LAS_LAYERS
+from keras_lrm.training.choices import MAX_BYTES_CORPORA
+from keras_lrm.training.choices import POLICIES
+from keras_lrm.training.choices import POOL_ORDERS
+from keras_lrm.training.choices import PRECISIONS
+from keras_lrm.training.choices import STRATEGIES
+from keras_lrm.training.choices import TOKENIZER_NAMES
+from keras_lrm.training.choices import VERBOSE
 
 
 def flag_field(default, help, choices=None):
@@ -44,12 +33,9 @@ def flag_field(default, help, choices=None):
 
 
 def _checked(check_name):
-    """`__post_init__` running `experiment_checks.<check_name>` (imported
-    then: the checks import Keras to name some errors)."""
+    """`__post_init__` running `experiment_checks.<check_name>`."""
 
     def __post_init__(self):
-        from keras_lrm.training import experiment_checks
-
         getattr(experiment_checks, check_name)(self)
 
     return __post_init__

@@ -15,15 +15,15 @@ from keras_lrm.arguments import check_positive_number
 from keras_lrm.arguments import check_rate
 from keras_lrm.arguments import is_int
 from keras_lrm.policies import takes_count
-from keras_lrm.training.config_groups import CORPORA
-from keras_lrm.training.config_groups import DECAY_FORMS
-from keras_lrm.training.config_groups import LAS_LAYERS
-from keras_lrm.training.config_groups import POLICIES
-from keras_lrm.training.config_groups import POOL_ORDERS
-from keras_lrm.training.config_groups import PRECISIONS
-from keras_lrm.training.config_groups import STRATEGIES
-from keras_lrm.training.config_groups import TOKENIZER_NAMES
-from keras_lrm.training.config_groups import VERBOSE
+from keras_lrm.training.choices import CORPORA
+from keras_lrm.training.choices import DECAY_FORMS
+from keras_lrm.training.choices import LAS_LAYERS
+from keras_lrm.training.choices import POLICIES
+from keras_lrm.training.choices import POOL_ORDERS
+from keras_lrm.training.choices import PRECISIONS
+from keras_lrm.training.choices import STRATEGIES
+from keras_lrm.training.choices import TOKENIZER_NAMES
+from keras_lrm.training.choices import VERBOSE
 
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
