@@ -185,3 +185,37 @@ def test_the_fused_kernel_is_refused_with_las():
     with pytest.raises(ValueError, match="LaS"):
         MemoryAttention(num_heads=2, key_dim=8, pool_size=2,
                         flash_attention=True)
+
+
+class _ByProbabilities(MemoryAttention):
+    """LaS' pool on the probabilities themselves (a variant of the seam
+    that calls the default), never on the pooled values."""
+
+    def adjust_probabilities(self, probs, mask):
+        return super().adjust_probabilities(probs, mask)
+
+
+def test_the_pool_on_values_equals_the_pool_on_probabilities():
+    """Training segments pool LaS' values (`las.pooled_values`); outputs
+    and gradients equal those of pooling the probabilities."""
+    kwargs = dict(num_heads=2, key_dim=4, memory_length=6, decay_max=0.5,
+                  pool_size=3)
+    fast, slow = MemoryAttention(**kwargs), _ByProbabilities(**kwargs)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 8, 8)),
+                    "float32")
+    memory = keras.random.normal((2, 6, 8), seed=5)
+    filled = np.array([6, 3], "int32")
+    for layer in (fast, slow):
+        layer(x, memory, filled=filled)
+    slow.set_weights(fast.get_weights())
+    results = []
+    for layer in (fast, slow):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x, memory, filled=filled)
+            loss = tf.reduce_sum(out * tf.cos(out))
+        grads = tape.gradient(loss, [x] + layer.trainable_weights)
+        results.append([out] + grads)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
+                                   atol=1e-5)

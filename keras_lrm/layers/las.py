@@ -127,3 +127,43 @@ def per_layer(name, value, num_layers):
             )
         return list(value)
     return [value] * num_layers
+
+
+def _trailing_sums(values, size, axis):
+    """`sum(values[k - size + 1 : k + 1])` along `axis` for every `k`
+    (nothing before the start), by a cumulative sum."""
+    pad = [(0, 0)] * len(values.shape)
+    pad[axis] = (size, 0)
+    total = ops.cumsum(ops.pad(values, pad), axis=axis)
+    width = ops.shape(values)[axis]
+    index = [slice(None)] * len(values.shape)
+    upper, lower = list(index), list(index)
+    upper[axis] = slice(size, None)
+    lower[axis] = slice(0, width)
+    return total[tuple(upper)] - total[tuple(lower)]
+
+
+def pooled_values(values, mask, size):
+    """Values whose product with the softmax equals `pool_probabilities`'
+    attention, and the normaliser as one more column.
+
+    `sum_j pool(p)_j m_j v_j = (1/P) sum_k p_k sum_{j=k-P+1..k} m_j v_j`,
+    and the renormalising sum likewise with `v_j = 1`. The mask of a key
+    that some query sees is its filled-memory part, the last query's row
+    (keys after a query have `p = 0` and pool nothing), so under the
+    causal mask the pool acts on `(heads, batch, K, key_dim)` values, not on
+    `(heads, batch, T, K)` probabilities.
+
+    Args:
+        values: head-major `(heads, batch, K, key_dim)`.
+        mask: bool `(batch or 1, T, K)`, causal (`attention_mask`).
+        size: pool width `P`.
+
+    Returns:
+        `(heads, batch, K, key_dim + 1)`: the window sums of the visible
+        values, and the count of visible keys in each window last.
+    """
+    keep = ops.cast(mask[:, -1, :], values.dtype)[None, :, :, None]
+    ones = ops.broadcast_to(keep, tuple(ops.shape(values)[:-1]) + (1,))
+    joined = ops.concatenate([values * keep, ones], axis=-1)
+    return _trailing_sums(joined, size, axis=2)

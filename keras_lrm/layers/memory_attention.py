@@ -26,6 +26,7 @@ from keras_lrm.layers.las import decay_scores
 from keras_lrm.layers.las import head_decays
 from keras_lrm.layers.las import pool_probabilities
 from keras_lrm.layers.las import pool_scores
+from keras_lrm.layers.las import pooled_values
 from keras_lrm.layers.relative_position import relative_shift
 from keras_lrm.layers.relative_position import sinusoid_table
 from keras_lrm.layers.softmax_attention import key_softmax
@@ -330,6 +331,12 @@ class MemoryAttention(keras.layers.Layer):
         return not self._is_default("adjust_probabilities") or \
             (self.pool_size > 1 and self.pool_order == "after_softmax")
 
+    def _pools_only_by_las(self):
+        """Whether the only change of the probabilities is LaS' pool
+        after the softmax (the default seam, not a variant's)."""
+        return self._is_default("adjust_probabilities") and \
+            self.pool_size > 1 and self.pool_order == "after_softmax"
+
     def _plain_attention(self):
         """Whether the attention is Transformer-XL's own: the fused kernel
         and the lean softmax gradient compute only that."""
@@ -479,7 +486,8 @@ class MemoryAttention(keras.layers.Layer):
             if memory is not None and self.stop_memory_gradient:
                 memory = ops.stop_gradient(memory)
             attended = self._attend_memory(query, keys, values, memory,
-                                           position, mask, training, fused)
+                                           position, mask, training, fused,
+                                           causal=layout is None)
         output = self._output(attended)
         if not return_cache:
             return output
@@ -505,7 +513,7 @@ class MemoryAttention(keras.layers.Layer):
                      for part in joined)
 
     def _attend_memory(self, query, keys, values, memory, position, mask,
-                       training, fused):
+                       training, fused, causal=True):
         """Attention output `(batch, T, heads, key_dim)` with the memory
         as states: fused, projected, or through the queries."""
         if fused:
@@ -528,7 +536,7 @@ class MemoryAttention(keras.layers.Layer):
                 ops.transpose(query + self.content_bias, _HEAD_MAJOR),
                 all_keys)
             scores = self._scores(content, position, mask, memory_rows)
-            return self._attend(scores, all_values, mask, training)
+            return self._attend(scores, all_values, mask, training, causal)
 
         def through_queries():
             return self._attend_through_queries(query, keys, values, memory,
@@ -614,15 +622,26 @@ class MemoryAttention(keras.layers.Layer):
     def _layout(tensor, order):
         return tensor if order is None else ops.transpose(tensor, order)
 
-    def _attend(self, scores, values, mask, training):
+    def _attend(self, scores, values, mask, training, causal=True):
         """Probabilities of `(heads, batch, T, K)` scores times head-major
         values.
 
         With the default probability seam and no active dropout,
         `softmax_attention`, whose gradient writes fewer score-sized
-        tensors; else the probabilities themselves (`_probabilities`).
+        tensors; LaS' pool after the softmax, under the causal mask, the
+        same way on pooled values (`las.pooled_values`, exact); else the
+        probabilities themselves (`_probabilities`).
         """
         dropout_active = bool(training) and self.attention_dropout > 0
+        if not dropout_active and causal and self._pools_only_by_las():
+            # sum_j pool(p)_j m_j v_j = sum_k p_k (sum of the m_j v_j of
+            # the `P` keys up to k) / P, and the same for the norm: the
+            # pool moves onto the values, O(K d), not the scores.
+            extended = pooled_values(values, mask, self.pool_size)
+            out = ops.cast(softmax_attention(scores, extended), "float32")
+            attended = out[..., :-1] / out[..., -1:]
+            return ops.transpose(ops.cast(attended, values.dtype),
+                                 _BATCH_MAJOR)
         if dropout_active or self._changes_probabilities():
             probs = self._probabilities(scores, mask, training)
             return ops.einsum("nbts,nbsh->btnh", probs, values)
