@@ -325,21 +325,27 @@ def report(results):
                 "-" if c is None else f"{c:.2f}" for c in cells)
                 + f" | {ratio} |")
     goals = []
-    for batch in batches:
+    # Like with like: the export's loop against the export's, the Keras
+    # model's against the Keras model's. The baseline is the first
+    # ("today's keras_lrm.generate on the quickstart SavedModel").
+    pairs = (("after export", "before export", "the SavedModel (the issue's "
+              "baseline)"), ("after keras", "before keras", "the Keras "
+                             "model"))
+    for after_name, before_name, label in pairs:
         speedups = []
         for context in contexts:
-            after = lookup(rows, "after keras", batch, context)
-            for base in ("before keras", "before export"):
-                before = lookup(rows, base, batch, context)
-                if before and after:
-                    speedups.append((before / after, base, context))
-        if batch == 1 and speedups:
+            after = lookup(rows, after_name, 1, context)
+            before = lookup(rows, before_name, 1, context)
+            if before and after:
+                speedups.append((before / after, context))
+        if speedups:
             worst = min(speedups)
             goals.append(
-                f"- At least 3x faster than today's host loop at batch 1: "
-                f"the smallest speed-up measured is {worst[0]:.1f}x "
-                f"({worst[1]}, context {worst[2]}): "
-                f"{'met' if worst[0] >= 3 else 'not met'}.")
+                f"- At least 3x faster than today's host loop at batch 1, "
+                f"on {label}: the smallest speed-up is {worst[0]:.1f}x "
+                f"(context {worst[1]}; all: "
+                + ", ".join(f"{s:.1f}x" for s, _ in speedups)
+                + f"): {'met' if worst[0] >= 3 else 'not met'}.")
     for batch in batches:
         ours = lookup(rows, "after keras", batch, max(contexts))
         peer = lookup(rows, "keras_hub GPT2", batch, 512)
