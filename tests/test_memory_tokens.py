@@ -179,3 +179,5 @@ def test_stateful_training_reads_k_segments_of_signed_windows():
     assert abs(full - part) > 1e-4
     with pytest.raises(ValueError, match="`gradient_segments`"):
         StatefulLM(lm, batch_size=2, bptt_segments=2, gradient_segments=3)
+    with pytest.raises(ValueError, match="bptt_segments \\* segment_length"):
+        model(windows[:, :9], training=True)

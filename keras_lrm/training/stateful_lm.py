@@ -195,6 +195,15 @@ class StatefulLM(keras.Model):
                 FORMS["train" if training else "eval"]).empty(
                     ops.shape(token_ids)[0])
         length = token_ids.shape[1]
+        size = self.lm.segment_length
+        if training and self.bptt_segments > 1 and length is not None and \
+                length != self.bptt_segments * size:
+            raise ValueError(
+                f"With bptt_segments={self.bptt_segments}, training windows "
+                f"must hold bptt_segments * segment_length + 1 = "
+                f"{self.bptt_segments * size + 1} tokens per row. Received: "
+                f"shape={tuple(windows.shape)}"
+            )
         if (self.bptt_segments > 1 or self.lm.num_memory_tokens) and \
                 length and length % self.lm.segment_length == 0:
             # Segment by segment (memory tokens are written at the end of
