@@ -41,6 +41,10 @@ from keras_lrm.training.checkpoint_files import worker_tag
 from keras_lrm.training.checkpoint_files import worker_tags
 from keras_lrm.training.checkpoint_files import write_record
 
+# Stream layout keys added after the first checkpoints were written, and
+# the value those checkpoints had.
+LAYOUT_DEFAULTS = {"bptt_segments": 1, "num_memory_tokens": 0}
+
 
 class StreamCheckpoint(keras.callbacks.Callback):
     """Saves and restores weights, optimizer, step and per-replica memory.
@@ -53,7 +57,8 @@ class StreamCheckpoint(keras.callbacks.Callback):
     states, written by the chief), `memory-<worker>/` (each worker's
     replicas' training memory), each with its `steps.json` record of the
     committed steps, and `stream_layout.json` (the batch size, replicas,
-    workers, segment and memory lengths, and `layout`). Checkpoint numbers
+    workers, segment and memory lengths, the segments per window and the
+    memory tokens, and `layout`). Checkpoint numbers
     are training steps. Only these names are ever written or removed.
 
     Safety:
@@ -103,6 +108,8 @@ class StreamCheckpoint(keras.callbacks.Callback):
             "workers": len(worker_tags(self.strategy)),
             "segment_length": model.lm.segment_length,
             "memory_lengths": list(model.lm.memory_lengths),
+            "bptt_segments": model.bptt_segments,
+            "num_memory_tokens": model.lm.num_memory_tokens,
             **(layout or {}),
         }
         self.last_saved = None
@@ -216,6 +223,8 @@ class StreamCheckpoint(keras.callbacks.Callback):
                 f"`--checkpoint_dir`. Received: path={path!r}"
             ) from error
         current = json.loads(json.dumps(self.layout))
+        # A layout written before a key existed had its default value.
+        saved = {**LAYOUT_DEFAULTS, **saved}
         differences = [(key, saved[key], current[key]) for key in current
                        if key in saved and saved[key] != current[key]]
         if differences:

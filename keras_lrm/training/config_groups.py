@@ -113,6 +113,12 @@ class ModelConfig:
     las_layers: str = flag_field(
         "all", "the layers that get LaS (--decay_max, --pool_size): all, "
         "short (the short-memory layers) or long", LAS_LAYERS)
+    num_memory_tokens: int = flag_field(
+        0, "memory tokens (Recurrent Memory Transformer): a learned state "
+        "of this many vectors, read at the start of each segment and "
+        "written at its end, trained with gradients through "
+        "--bptt_segments segments; with placement none, RMT alone, else "
+        "RMT + Transformer-XL; 0: none")
 
     __post_init__ = _checked("check_model")
 
@@ -151,7 +157,17 @@ class TrainingConfig:
     batch_size: int = flag_field(
         8, "streams per batch, each carrying its memory from step to step")
     segment_length: int = flag_field(
-        128, "tokens per segment (the window trained on at each step)")
+        128, "tokens per segment (a training step reads bptt_segments of "
+        "them per stream; memory tokens are written once per segment)")
+    bptt_segments: int = flag_field(
+        1, "segments per training step (K): each step reads a window of "
+        "K * segment_length tokens per stream, segment by segment with "
+        "the state carried between them, and backpropagates through the "
+        "memory tokens across them")
+    gradient_segments: int = flag_field(
+        0, "truncated backpropagation: the gradient through the memory "
+        "tokens stops at the start of the last this many of the "
+        "bptt_segments segments of a step; 0: all of them")
     train_steps: int = flag_field(1000, "training steps")
     learning_rate: float = flag_field(2.5e-4, "peak Adam learning rate")
     warmup_steps: int = flag_field(
@@ -192,7 +208,8 @@ class EvaluationConfig:
         0, "short memory length at evaluation; 0: short_length")
     eval_batch_size: int = flag_field(8, "streams per evaluation batch")
     eval_segment_length: int = flag_field(
-        0, "tokens per evaluation segment; 0: segment_length")
+        0, "tokens per evaluation segment (with memory tokens, a multiple "
+        "of segment_length); 0: segment_length")
     eval_tokens: int = flag_field(
         0, "tokens of each evaluated split (>= 2); 0: the whole split")
     test: bool = flag_field(False, "also evaluate the test split at the end")

@@ -183,7 +183,7 @@ def _train(experiment, run, artifacts):
             checkpoint,
             keras.callbacks.TensorBoard(artifacts.log_dir),
             RunProgress(verbose_for(experiment), training.train_steps,
-                        training.batch_size * training.segment_length),
+                        training.batch_size * experiment.window_length),
         ]
         seconds_before = checkpoint.progress["seconds"]
         while step < training.train_steps:
@@ -207,7 +207,7 @@ def _train(experiment, run, artifacts):
             "steps": step,
             "seconds": seconds,
             "tokens_per_second": step * training.batch_size
-            * training.segment_length / seconds if seconds else 0.0,
+            * experiment.window_length / seconds if seconds else 0.0,
             "last_loss": progress["last_loss"],
             "attempts": progress["attempts"],
         }

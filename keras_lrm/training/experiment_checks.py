@@ -27,7 +27,8 @@ from keras_lrm.training.choices import VERBOSE
 
 # Integer fields >= 1; every other integer field is >= 0.
 POSITIVE = ("num_layers", "d_model", "num_heads", "d_ff", "batch_size",
-            "segment_length", "eval_batch_size", "steps_per_execution",
+            "segment_length", "bptt_segments", "eval_batch_size",
+            "steps_per_execution",
             "save_every", "sample_tokens", "pool_size")
 RATES = ("dropout", "attention_dropout")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
@@ -45,6 +46,24 @@ def check_experiment(experiment):
     check_training(experiment.training)
     check_evaluation(experiment.evaluation)
     check_output(experiment.output)
+    check_together(experiment)
+
+
+def check_together(experiment):
+    """Raises `ValueError` for fields of different groups that do not fit
+    together."""
+    segment = experiment.training.segment_length
+    evaluated = experiment.evaluation.eval_segment_length
+    tokens = experiment.model.num_memory_tokens
+    if tokens and evaluated % segment:
+        # Memory tokens are read and written once per model segment: an
+        # evaluation window must hold whole segments.
+        raise ValueError(
+            "`eval_segment_length` must be a multiple of `segment_length` "
+            f"({segment}) with memory tokens (num_memory_tokens={tokens}): "
+            "they are written once per segment. Received: "
+            f"eval_segment_length={evaluated}"
+        )
 
 
 def check_data(config):
@@ -104,6 +123,12 @@ def check_training(config):
     if config.seed > MAX_SEED:
         raise ValueError(
             f"`seed` must be <= {MAX_SEED}. Received: seed={config.seed}"
+        )
+    if config.gradient_segments > config.bptt_segments:
+        raise ValueError(
+            "`gradient_segments` must be at most `bptt_segments` "
+            f"({config.bptt_segments}), or 0 (all of them). Received: "
+            f"gradient_segments={config.gradient_segments}"
         )
     _check_choice(config, "strategy", STRATEGIES)
     _check_precision(config.precision)

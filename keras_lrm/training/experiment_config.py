@@ -93,6 +93,7 @@ class Experiment:
                 "Experiment() got unexpected keyword arguments: "
                 f"{', '.join(unknown)}")
         from keras_lrm.training.experiment_checks import check_name
+        from keras_lrm.training.experiment_checks import check_together
 
         check_name(name)
         self.name = name
@@ -115,6 +116,7 @@ class Experiment:
                 # A copy: two experiments never share a group.
                 value = dataclasses.replace(value, **changes)
             setattr(self, group, value)
+        check_together(self)
 
     def flat_dict(self):
         """Every field by its flag name (`name` first, then the groups'
@@ -123,6 +125,12 @@ class Experiment:
         for group in GROUPS:
             flat.update(dataclasses.asdict(getattr(self, group)))
         return flat
+
+    @property
+    def window_length(self):
+        """Tokens per stream read by one training step:
+        `bptt_segments * segment_length`."""
+        return self.training.bptt_segments * self.training.segment_length
 
     def placement_for(self, long_length, short_length):
         """The `Placement` of the run, with these memory lengths."""

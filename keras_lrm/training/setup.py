@@ -70,6 +70,7 @@ def build_lm(experiment, vocab_size):
         pre_norm=model.pre_norm,
         tie_embeddings=model.tie_embeddings,
         clamp_len=model.clamp_len or None,
+        num_memory_tokens=model.num_memory_tokens,
         **model.las_arguments(),
     )
 
@@ -93,10 +94,13 @@ def build_optimizer(experiment):
 
 def build_model(experiment, vocab_size, metric="bpc"):
     """The experiment's `StatefulLM`, compiled with its optimizer (call it
-    inside the run's strategy scope)."""
+    inside the run's strategy scope): `bptt_segments` segments per
+    training window, the gradient through the last `gradient_segments`
+    (0: all)."""
     training = experiment.training
     model = StatefulLM(build_lm(experiment, vocab_size), training.batch_size,
-                       metric=metric)
+                       metric=metric, bptt_segments=training.bptt_segments,
+                       gradient_segments=training.gradient_segments or None)
     model.compile(optimizer=build_optimizer(experiment),
                   jit_compile=training.jit_compile,
                   steps_per_execution=training.steps_per_execution)
@@ -162,11 +166,12 @@ class RunSetup:
 
     @functools.cached_property
     def train_layout(self):
-        """The training streams' layout (`batch_size` streams of
-        `segment_length` windows)."""
+        """The training streams' layout (`batch_size` streams of windows
+        of `bptt_segments * segment_length` tokens)."""
         training = self.experiment.training
         return train_layout(self.train_source.num_tokens,
-                            training.batch_size, training.segment_length)
+                            training.batch_size, training.segment_length,
+                            bptt_segments=training.bptt_segments)
 
     def build_model(self):
         """`build_model` for this run's data (inside `strategy.scope()`)."""

@@ -29,16 +29,21 @@ class StreamLayout:
     num_windows: int
 
 
-def train_layout(num_tokens, batch_size, segment_length):
+def train_layout(num_tokens, batch_size, segment_length, bptt_segments=1):
     """Transformer-XL training layout: equal rows, remainder dropped.
 
     Each of the `batch_size` rows is `num_tokens // batch_size` tokens;
-    a row yields `(row_length - 1) // segment_length` full windows (each
-    reads one token past its end for the last target).
+    a row yields `(row_length - 1) // T` full windows of
+    `T = bptt_segments * segment_length` tokens (each reads one token past
+    its end for the last target), so a batch is `(batch_size, T + 1)`:
+    `bptt_segments` consecutive segments per row, for a model that reads
+    them in order within one step (`StatefulLM(bptt_segments=K)`). The
+    layout's `segment_length` is the window, `T`.
     """
     check_non_negative("num_tokens", num_tokens)
     check_positive("batch_size", batch_size)
     check_positive("segment_length", segment_length)
+    segment_length *= check_positive("bptt_segments", bptt_segments)
     row_length = num_tokens // batch_size
     windows = (row_length - 1) // segment_length if row_length else 0
     if windows < 1:
@@ -46,7 +51,10 @@ def train_layout(num_tokens, batch_size, segment_length):
             f"The split ({num_tokens} tokens) is too short for "
             f"`batch_size` x `segment_length`: need more than "
             f"{batch_size * (segment_length + 1)} tokens. Received: "
-            f"batch_size={batch_size}, segment_length={segment_length}"
+            f"batch_size={batch_size}, segment_length="
+            f"{segment_length // bptt_segments}"
+            + (f", bptt_segments={bptt_segments}" if bptt_segments > 1
+               else "")
         )
     return StreamLayout(batch_size, segment_length, row_length,
                         (windows * segment_length,) * batch_size, windows)
