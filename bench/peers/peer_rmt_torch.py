@@ -21,8 +21,11 @@ gradient scaled by 0.1.
 
 Runs as a harness worker (`python -m bench.peers.peer_rmt_torch`, the
 protocol of `bench.peers.harness`), alone (`--standalone`), or trains and
-reports the answer accuracy (`--train_steps N`: N steps on examples of
-`--seed`, then accuracy on `--eval_examples` examples of seed + 1).
+reports the answer accuracy (`--train_steps N`: N steps on
+`--train_examples` examples of `--data_seed`, reshuffled every pass, then
+the accuracy on `--eval_examples` examples of data_seed + 1; `--curriculum`
+trains on 1, 2, ... K segments in turn, `--clip` clips the gradient's
+norm). recipes/rmt_tasks.py runs it this way beside keras_lrm's models.
 """
 import json
 import time
@@ -57,9 +60,9 @@ def segments_forward(model, token_ids, args, torch):
     """Logits `(batch, K * S, vocab)` of K segments, memory carried."""
     memories, xl_memories, logits = None, None, []
     segment = args.tgt_len
-    first_with_gradient = args.num_segments - (
-        args.gradient_segments or args.num_segments)
-    for k in range(args.num_segments):
+    count = token_ids.shape[1] // segment
+    first_with_gradient = count - min(args.gradient_segments or count, count)
+    for k in range(count):
         if memories is not None and k == first_with_gradient:
             memories = memories.detach()  # truncated BPTT
         out, memories, xl_memories = model(
@@ -69,16 +72,42 @@ def segments_forward(model, token_ids, args, torch):
     return torch.cat(logits, dim=1)
 
 
-def batches(args, task, torch, seed, count):
-    """`count` (token_ids, targets) batches of `task`, on the device."""
+def batches(args, task, torch, seed, count, shuffle_seed=None):
+    """`count` (token_ids, targets) batches of `task`, on the device: the
+    first `count * batch` examples of `seed`, in a seeded random order
+    when `shuffle_seed` is given."""
     from keras_lrm.data.synthetic import generate
 
     examples = generate(task, args.batch * count, seed)
     tokens = torch.as_tensor(examples.tokens[:, :-1], dtype=torch.long)
     targets = torch.as_tensor(examples.targets, dtype=torch.long)
+    if shuffle_seed is not None:
+        order = np.random.default_rng(shuffle_seed).permutation(len(tokens))
+        tokens, targets = tokens[order], targets[order]
     return [(tokens[i:i + args.batch].to(args.device),
              targets[i:i + args.batch].to(args.device))
             for i in range(0, args.batch * count, args.batch)], examples
+
+
+def stages(args, task):
+    """`[(num_segments, steps)]`: the training's curriculum over the
+    number of segments (`--curriculum`: from the fewest segments the task
+    fits in up to K, the steps shared equally; the RMT paper's), or K
+    alone."""
+    from keras_lrm.data.synthetic import get_task
+
+    counts = [args.num_segments]
+    if args.curriculum:
+        counts = []
+        for count in range(1, args.num_segments + 1):
+            try:
+                get_task(task, num_segments=count, fill=args.fill)
+            except ValueError:  # the task does not fit in `count` segments
+                continue
+            counts.append(count)
+    share, extra = divmod(args.train_steps, len(counts))
+    return [(count, share + (index < extra))
+            for index, count in enumerate(counts)]
 
 
 def main():
@@ -106,6 +135,17 @@ def main():
     p.add_argument("--train_steps", type=int, default=0,
                    help="train N steps, then print the answer accuracy")
     p.add_argument("--eval_examples", type=int, default=256)
+    p.add_argument("--data_seed", type=int, default=-1,
+                   help="training examples from this seed, evaluation "
+                        "from data_seed + 1 (-1: --seed)")
+    p.add_argument("--train_examples", type=int, default=0,
+                   help="training examples, cycled in a reshuffled order "
+                        "(0: 64 batches)")
+    p.add_argument("--curriculum", action="store_true",
+                   help="train on 1, 2, ... K segments in turn (the steps "
+                        "shared equally), the RMT paper's curriculum")
+    p.add_argument("--clip", type=float, default=0.0,
+                   help="clip the gradient's global norm (0: no clip)")
     args = p.parse_args()
 
     import torch
@@ -131,6 +171,8 @@ def main():
         logits = segments_forward(model, token_ids, args, torch)
         loss = loss_fn(logits.reshape(-1, vocab), targets.reshape(-1))
         loss.backward()
+        if args.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
         return loss
 
@@ -145,13 +187,24 @@ def main():
         n_params=sum(w.numel() for w in model.parameters()))
 
     if args.train_steps:
-        train, _ = batches(args, task, torch, args.seed, 64)
+        data_seed = args.seed if args.data_seed < 0 else args.data_seed
+        count = max(args.train_examples // args.batch, 1) \
+            if args.train_examples else 64
         start = time.perf_counter()
-        for step in range(args.train_steps):
-            loss = train_step(*train[step % len(train)])
+        for stage, (segments, steps) in enumerate(stages(args, task)):
+            stage_task = get_task(task, num_segments=segments,
+                                  fill=args.fill)
+            done = 0
+            while done < steps:  # one reshuffled pass at a time
+                train, _ = batches(args, stage_task, torch, data_seed,
+                                   count, shuffle_seed=args.seed * 1000
+                                   + stage * 100 + done // count)
+                for token_ids, targets in train[:steps - done]:
+                    loss = train_step(token_ids, targets)
+                done += min(count, steps - done)
         seconds = time.perf_counter() - start
         count = max(args.eval_examples // args.batch, 1)
-        evaluation, examples = batches(args, task, torch, args.seed + 1,
+        evaluation, examples = batches(args, task, torch, data_seed + 1,
                                        count)
         model.eval()
         with torch.no_grad():
@@ -161,6 +214,7 @@ def main():
                                    examples.windows)
         print(json.dumps({**info, "train_steps": args.train_steps,
                           "train_seconds": seconds,
+                          "curriculum": stages(args, task),
                           "last_loss": loss.item(), **accuracy}),
               flush=True)
         return
