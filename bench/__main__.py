@@ -25,6 +25,9 @@ COMMANDS = {
     "check": ("bench.check_workers",
               "smoke check: every worker runs one tiny step"),
     "generation": ("bench.generation", "generation cost (docs/generation.md)"),
+    "rmt": ("bench.rmt",
+            "RMT training step against the torch peer, and BPTT's cost "
+            "over K segments (docs/rmt.md)"),
     "gpu": ("bench.accelerator.benchmark",
             "the training step on a GPU/TPU, Keras 3 on JAX (--report "
             "writes docs/benchmarks_gpu.md)"),
