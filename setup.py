@@ -47,8 +47,11 @@ setup(
         # jax: tests/test_backends.py runs the layers on the JAX backend.
         # ruff: tests/test_lint.py; a minor release may add lint findings,
         # so the range moves on purpose.
+        # nbclient, nbformat, ipykernel: tests/test_notebook.py runs
+        # recipes/colab_tpu.ipynb.
         "test": ["pytest>=8", "pytest-xdist>=3.5", "jax[cpu]>=0.4.38",
-                 "ruff>=0.17,<0.18"],
+                 "ruff>=0.17,<0.18", "nbclient>=0.10", "nbformat>=5.9",
+                 "ipykernel>=6.29"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
