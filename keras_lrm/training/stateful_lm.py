@@ -25,10 +25,15 @@ class StatefulLM(keras.Model):
 
     Like a stateful RNN: row `b` of every batch continues the stream of row
     `b` of the batch before (see `keras_lrm.data.streams`), and the memory
-    the model wrote for that row is read back. The memory lives in
-    non-trainable per-replica variables (`synchronization="on_read"`,
+    the model wrote for that row is read back: every entry of the model's
+    state spec, the XL memory of each layer and, with memory tokens, the
+    `"memory_tokens"` written at the end of the row's last segment (their
+    start, `M_0`, is a trainable weight of the model; an emptied memory
+    reads it again). The memory lives in non-trainable per-replica
+    variables (`synchronization="on_read"`,
     `aggregation="only_first_replica"`), so under a `tf.distribute` strategy
-    every replica keeps the memory of its own rows. Training and evaluation
+    every replica keeps the memory of its own rows (`StreamCheckpoint`
+    saves each replica's). Training and evaluation
     keep separate memories: an evaluation never disturbs the training
     streams. The training memory is the memory state (the weights change
     every step); the evaluation memory is the key/value cache
