@@ -2,5 +2,6 @@
 
 from keras_lrm.tuning.hypermodel import MemoryHyperModel
 from keras_lrm.tuning.hypermodel import state_bytes
+from keras_lrm.tuning.space import IntRange
 
-__all__ = ["MemoryHyperModel", "state_bytes"]
+__all__ = ["IntRange", "MemoryHyperModel", "state_bytes"]

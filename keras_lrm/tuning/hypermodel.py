@@ -10,64 +10,14 @@ import keras_tuner
 import tensorflow as tf
 
 from keras_lrm.arguments import check_positive
-from keras_lrm.arguments import is_int
 from keras_lrm.policies import COUNTLESS_POLICIES
-from keras_lrm.policies import POLICIES
-from keras_lrm.training.experiment_config import Experiment
+from keras_lrm.training.setup import build_lm
 from keras_lrm.training.setup import build_model
 from keras_lrm.training.stateful_lm import METRICS
 from keras_lrm.training.stateful_lm import ResetMemory
-
-
-def _check_choices(name, given, allowed=None):
-    """`given` as a list of plain values (ints >= 0, or names from
-    `allowed`); raises `ValueError` naming `name` otherwise."""
-    values = list(given) if isinstance(given, (list, tuple)) else []
-    if allowed is None:
-        bad = [v for v in values if not is_int(v) or v < 0]
-        values = [int(v) for v in values if is_int(v)]
-    else:
-        bad = [v for v in values if v not in allowed]
-    if not values or bad or len(set(values)) != len(values):
-        wanted = f"values from {allowed}" if allowed is not None \
-            else "integers >= 0"
-        raise ValueError(
-            f"`{name}` must be a non-empty list of distinct {wanted}. "
-            f"Received: {name}={given!r}"
-        )
-    return values
-
-
-def check_search_space(experiment, policies, num_long, long_lengths,
-                       short_lengths, prefix=""):
-    """The choices of a `MemoryHyperModel` for `experiment`, checked:
-    returns them as a dict of plain lists.
-
-    Raises `ValueError` naming the argument (with `prefix`, e.g.
-    `"search_"` for a recipe's `--search_policies`) and what it expected.
-    """
-    if not isinstance(experiment, Experiment):
-        raise ValueError(
-            "`experiment` must be a keras_lrm.training.Experiment. "
-            f"Received: experiment={experiment!r}"
-        )
-    space = {
-        "policies": _check_choices(prefix + "policies", policies, POLICIES),
-        "num_long": _check_choices(prefix + "num_long", num_long),
-        "long_lengths": _check_choices(prefix + "long_lengths",
-                                       long_lengths),
-        "short_lengths": _check_choices(prefix + "short_lengths",
-                                        short_lengths),
-    }
-    num_layers = experiment.model.num_layers
-    if max(space["num_long"]) > num_layers:
-        name = prefix + "num_long"
-        raise ValueError(
-            f"`{name}` must be <= num_layers={num_layers}. "
-            f"Received: {name}={space['num_long']!r}"
-        )
-    return space
-
+from keras_lrm.tuning.space import SEARCHED
+from keras_lrm.tuning.space import IntRange
+from keras_lrm.tuning.space import check_search_space
 
 _ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
@@ -79,41 +29,69 @@ def state_bytes(memory_lengths, d_model, dtype="float32"):
     return sum(memory_lengths) * d_model * itemsize + 4
 
 
+def _register(hp, argument, values):
+    """The value of `hp` for `argument` (a list of choices or an
+    `IntRange`), registering its hyperparameter; `None` where inactive."""
+    name = SEARCHED[argument][0]
+    if isinstance(values, IntRange):
+        value = hp.Int(name, values.min_value, values.max_value,
+                       step=values.step, sampling=values.sampling)
+    else:
+        value = hp.Choice(name, values)
+    # A grid over a log range gives floats (64.0).
+    return None if value is None else int(value)
+
+
 class MemoryHyperModel(keras_tuner.HyperModel):
     """Rae & Razavi's question as a search: which placement and which
     memory lengths give the best loss for a model.
 
     Each trial builds the `Experiment`'s model (`keras_lrm.training`) with a
     `Placement` whose policy, number of long memories and lengths are
-    hyperparameters, wraps it in a `StatefulLM` (memory carried from batch
-    to batch) and trains it with `fit`, adding `ResetMemory` so that every
-    epoch and every validation starts its streams empty. Search on the
-    validation metric of the `StatefulLM`: `"val_bpc"` for bytes,
-    `"val_perplexity"` for words (exact over the predicted tokens, where
-    `val_loss` averages batches). `state_bytes` gives the cost the paper
-    trades against the loss: the bytes of one stream's memory state.
-    Each trial is seeded from the experiment's `seed` and its own values
-    (`trial_seed`), so a trial scores the same in a search resumed after
-    a kill as in one that ran through.
+    hyperparameters (and, when searched, its number of memory tokens),
+    wraps it in a `StatefulLM` (memory carried from batch to batch) and
+    trains it with `fit`, adding `ResetMemory` so that every epoch and
+    every validation starts its streams empty. Search on the validation
+    metric of the `StatefulLM`: `"val_bpc"` for bytes, `"val_perplexity"`
+    for words (exact over the predicted tokens, where `val_loss` averages
+    batches). `state_spec(hp).nbytes()` gives the cost the paper trades
+    against the loss: the bytes of one stream's memory state. Each trial
+    is seeded from the experiment's `seed` and its own values
+    (`trial_seed`), so a trial scores the same in a search resumed after a
+    kill as in one that ran through.
+
+    Every searched value but the policy is a list of choices
+    (`hp.Choice`) or a `keras_lrm.tuning.IntRange` (`hp.Int`): memory
+    lengths on a log scale, as the paper swept the short memory from 32 to
+    2048, counts on a linear one. Any KerasTuner tuner runs it
+    (`RandomSearch`, `BayesianOptimization`, `Hyperband`, `GridSearch`;
+    give a grid's ranges a `step`).
 
     Args:
         experiment: a `keras_lrm.training.Experiment` for everything but the
             placement (sizes, dropout, optimizer, `batch_size`,
-            `jit_compile`, `steps_per_execution`).
+            `jit_compile`, `steps_per_execution`, and `num_memory_tokens`
+            unless searched).
         vocab_size: the tokenizer's vocabulary size.
         policies: placement policies to try (`Placement`'s; `"all"` and
             `"none"` take no `num_long`, `"all"` no short length, `"none"`
             no long length: those are not searched for them).
-        num_long: numbers of long-memory layers to try (<= `num_layers`).
-        long_lengths: long memory lengths to try.
-        short_lengths: short memory lengths to try.
+        num_long: numbers of long-memory layers to try (<= `num_layers`),
+            or an `IntRange` of them.
+        long_lengths: long memory lengths to try, or an `IntRange`.
+        short_lengths: short memory lengths to try, or an `IntRange`
+            (e.g. `IntRange(32, 2048)`, the paper's sweep).
+        num_memory_tokens: `None` (the experiment's number, not searched),
+            or numbers of memory tokens to try (0: none), or an `IntRange`
+            of them.
         metric: `"bpc"` or `"perplexity"`, as `StatefulLM`.
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
 
     Example:
 
-    >>> hypermodel = MemoryHyperModel(experiment, 256, num_long=[1, 2],
-    ...                               long_lengths=[512, 1024])
+    >>> hypermodel = MemoryHyperModel(
+    ...     experiment, 256, policies=["interleaved"], num_long=[1],
+    ...     long_lengths=[2304], short_lengths=IntRange(32, 2048))
     >>> tuner = keras_tuner.RandomSearch(
     ...     hypermodel, objective=keras_tuner.Objective("val_bpc", "min"),
     ...     max_trials=8, directory="tuning")
@@ -128,18 +106,20 @@ class MemoryHyperModel(keras_tuner.HyperModel):
     def __init__(self, experiment, vocab_size,
                  policies=("interleaved", "first", "last", "middle"),
                  num_long=(1,), long_lengths=(512,), short_lengths=(128,),
-                 metric="bpc", **kwargs):
+                 num_memory_tokens=None, metric="bpc", **kwargs):
         super().__init__(**kwargs)
         space = check_search_space(experiment, policies=policies,
                                    num_long=num_long,
                                    long_lengths=long_lengths,
-                                   short_lengths=short_lengths)
+                                   short_lengths=short_lengths,
+                                   num_memory_tokens=num_memory_tokens)
         self.experiment = experiment
         self.vocab_size = check_positive("vocab_size", vocab_size)
         self.policies = space["policies"]
         self.num_long = space["num_long"]
         self.long_lengths = space["long_lengths"]
         self.short_lengths = space["short_lengths"]
+        self.num_memory_tokens = space["num_memory_tokens"]
         if metric not in METRICS:
             # Checked here: in `build` it would fail every trial in turn.
             raise ValueError(
@@ -164,6 +144,13 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         return experiment, model.placement_for(model.long_length,
                                                model.short_length)
 
+    def state_spec(self, hp, form="memory"):
+        """The `StateSpec` of the trial `hp`'s model (built without its
+        weights, in the current dtype policy): `.nbytes()` is what one
+        stream's memory state costs."""
+        experiment, _ = self.trial_experiment(hp)
+        return build_lm(experiment, self.vocab_size).state_spec(form)
+
     def trial_seed(self, hp):
         """The random seed of the trial `hp` stands for: a hash of the
         experiment's `seed` and the trial's values (registering them).
@@ -183,17 +170,19 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         that policy uses."""
         policy = hp.Choice("policy", self.policies)
         changes = {"placement": policy}
-        for name, choices, skip in (
-                ("num_long", self.num_long, COUNTLESS_POLICIES),
-                ("long_length", self.long_lengths, ("none",)),
-                ("short_length", self.short_lengths, ("all",))):
+        for argument, skip in (("num_long", COUNTLESS_POLICIES),
+                               ("long_lengths", ("none",)),
+                               ("short_lengths", ("all",))):
             users = [p for p in self.policies if p not in skip]
             if not users:
                 continue
             with hp.conditional_scope("policy", users):
-                value = hp.Choice(name, choices)
+                value = _register(hp, argument, getattr(self, argument))
             if value is not None:
-                changes[name] = value
+                changes[SEARCHED[argument][0]] = value
+        if self.num_memory_tokens is not None:
+            changes["num_memory_tokens"] = _register(
+                hp, "num_memory_tokens", self.num_memory_tokens)
         return changes
 
     def build(self, hp):
@@ -208,6 +197,13 @@ class MemoryHyperModel(keras_tuner.HyperModel):
         keras.utils.set_random_seed(self.trial_seed(hp))
         if not any(isinstance(c, ResetMemory) for c in callbacks):
             callbacks.append(ResetMemory())
+        initial_epoch = kwargs.get("initial_epoch") or 0
+        steps = kwargs.get("steps_per_epoch")
+        if initial_epoch and steps:
+            # A Hyperband trial that continues an earlier one (its weights
+            # reloaded, its optimizer new) goes on with the learning-rate
+            # schedule where that one stopped, not from the warm-up.
+            model.optimizer.iterations.assign(initial_epoch * steps)
         try:
             return model.fit(*args, callbacks=callbacks, **kwargs)
         except tf.errors.DataLossError as error:
