@@ -40,14 +40,16 @@ def source(tmp_path_factory):
     return StreamSource.from_manifest(manifest, "train")
 
 
-def tiny_lm(d_model=16, segment_length=8):
+def tiny_lm(d_model=16, segment_length=8, num_memory_tokens=0):
     keras.utils.set_random_seed(3)
     return MemoryTransformerLM(256, 1, d_model, 2, 32, segment_length,
-                               Placement("last", 1, 16, 8))
+                               Placement("last", 1, 16, 8),
+                               num_memory_tokens=num_memory_tokens)
 
 
-def stateful(batch_size=2, **lm_args):
-    model = StatefulLM(tiny_lm(**lm_args), batch_size)
+def stateful(batch_size=2, bptt_segments=1, **lm_args):
+    model = StatefulLM(tiny_lm(**lm_args), batch_size,
+                       bptt_segments=bptt_segments)
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     return model
 
@@ -175,6 +177,20 @@ CASES = {
         lambda t, s: stateful()(np.zeros((9,), "int32")),
         ValueError, "Exception encountered when calling StatefulLM.call()"
         " ... Each replica reads windows of shape (2, T + 1)"),
+    "StatefulLM bptt_segments=0": (
+        lambda t, s: StatefulLM(tiny_lm(), 2, bptt_segments=0),
+        ValueError, "`bptt_segments` must be an integer >= 1"),
+    "StatefulLM gradient_segments=3 for bptt_segments=2": (
+        lambda t, s: StatefulLM(tiny_lm(), 2, bptt_segments=2,
+                                gradient_segments=3),
+        ValueError, "`gradient_segments` must be at most `bptt_segments` "
+        "(2)"),
+    "StatefulLM training call with one segment for bptt_segments=2": (
+        lambda t, s: stateful(bptt_segments=2)(np.zeros((2, 9), "int32"),
+                                               training=True),
+        ValueError, "Exception encountered when calling StatefulLM.call()"
+        " ... With bptt_segments=2, training windows must hold "
+        "bptt_segments * segment_length + 1 = 17 tokens per row"),
     # StreamCheckpoint.
     "StreamCheckpoint save_every=0": (
         lambda t, s: StreamCheckpoint(str(t), stateful(), save_every=0),
@@ -193,6 +209,10 @@ CASES = {
         lambda t, s: restore(saved(t, s), batch_size=4),
         ValueError, "The checkpoint in {tmp} was saved with another stream "
         "layout (batch_size: checkpoint 2, this run 4)"),
+    "restore with memory tokens": (
+        lambda t, s: restore(saved(t, s), num_memory_tokens=2),
+        ValueError, "The checkpoint in {tmp} was saved with another stream "
+        "layout (num_memory_tokens: checkpoint 0, this run 2)"),
     "restore into another model (d_model)": (
         lambda t, s: restore(saved(t, s), d_model=32),
         ValueError, "The checkpoint {tmp}/weights/ckpt-2 does not match "
@@ -279,6 +299,12 @@ TABLE = {
         "StatefulLM.__call__", "windows of 3 rows for batch_size=2"),
     "StatefulLM call with rank-1 windows": (
         "StatefulLM.__call__", "windows of rank 1"),
+    "StatefulLM bptt_segments=0": ("StatefulLM", "bptt_segments=0"),
+    "StatefulLM gradient_segments=3 for bptt_segments=2": (
+        "StatefulLM", "gradient_segments=3 with bptt_segments=2"),
+    "StatefulLM training call with one segment for bptt_segments=2": (
+        "StatefulLM.__call__", "a training window of one segment (9 "
+        "tokens) with bptt_segments=2"),
     "StreamCheckpoint save_every=0": (
         "StreamCheckpoint(directory, model, ...)", "save_every=0"),
     "StreamCheckpoint max_to_keep=0": ("StreamCheckpoint", "max_to_keep=0"),
@@ -290,6 +316,9 @@ TABLE = {
     "restore with another batch_size": (
         "StreamCheckpoint.restore",
         "another batch_size (or replicas, workers, memory lengths)"),
+    "restore with memory tokens": (
+        "StreamCheckpoint.restore", "another num_memory_tokens (or "
+        "bptt_segments) than the checkpoint's"),
     "restore into another model (d_model)": (
         "StreamCheckpoint.restore", "a model of another d_model"),
     "restore with a damaged steps.json": (
