@@ -268,6 +268,11 @@ CASES = {
     "evaluate_stream segment_length=0": (
         lambda t, s: evaluate_stream(tiny_lm(), s, segment_length=0),
         ValueError, "`segment_length` must be an integer >= 1"),
+    "evaluate_stream segment_length=12 with memory tokens": (
+        lambda t, s: evaluate_stream(tiny_lm(num_memory_tokens=2), s,
+                                     segment_length=12),
+        ValueError, "`segment_length` must be a multiple of the model's "
+        "segment_length (8) with memory tokens"),
     "evaluate_stream max_tokens=1": (
         lambda t, s: evaluate_stream(tiny_lm(), s, max_tokens=1),
         ValueError, "`max_tokens` must be at least 2"),
@@ -352,6 +357,9 @@ TABLE = {
     "evaluate_stream batch_size=0": ("evaluate_stream", "batch_size=0"),
     "evaluate_stream segment_length=0": (
         "evaluate_stream", "segment_length=0"),
+    "evaluate_stream segment_length=12 with memory tokens": (
+        "evaluate_stream", "segment_length=12 for a model of segments of 8 "
+        "with memory tokens"),
     "evaluate_stream max_tokens=1": ("evaluate_stream", "max_tokens=1"),
     "evaluate_stream max_tokens=-3": ("evaluate_stream", "max_tokens=-3"),
     "evaluate_stream memory_lengths for 3 layers (of 1)": (

@@ -29,7 +29,9 @@ def evaluate_stream(lm, source, batch_size=1, segment_length=None,
         source: `keras_lrm.data.streams.StreamSource` of the split.
         batch_size: parallel streams (1 gives every token the longest
             context; more is faster).
-        segment_length: tokens per step (default `lm.segment_length`).
+        segment_length: tokens per step (default `lm.segment_length`);
+            with memory tokens, a multiple of `lm.segment_length` (they
+            are read and written once per model segment).
         memory_lengths: evaluate with other memory lengths (a `Placement`
             or per-layer list), e.g. longer than in training.
         max_tokens: evaluate the first `max_tokens` tokens only.
@@ -71,6 +73,13 @@ def evaluate_stream(lm, source, batch_size=1, segment_length=None,
             f"verbose={verbose!r}"
         )
     segment_length = segment_length or lm.segment_length
+    if lm.num_memory_tokens and segment_length % lm.segment_length:
+        raise ValueError(
+            "`segment_length` must be a multiple of the model's "
+            f"segment_length ({lm.segment_length}) with memory tokens: "
+            "they are written once per segment. Received: "
+            f"segment_length={segment_length}"
+        )
     num_tokens = source.num_tokens if max_tokens is None \
         else min(max_tokens, source.num_tokens)
     layout = eval_layout(num_tokens, batch_size, segment_length)
