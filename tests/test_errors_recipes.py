@@ -13,6 +13,7 @@ import pytest
 
 from keras_lrm.training import Experiment
 from keras_lrm.training.cli import parse_experiment
+from keras_lrm.tuning import IntRange
 from keras_lrm.tuning import MemoryHyperModel
 from tests.test_recipes import ROOT
 from tests.test_recipes import load_recipe
@@ -180,6 +181,21 @@ TUNE_ROWS = [
     (["--export_dir", "out"], "`export_dir` is not used by this recipe"),
     (["--num_heads", "3"], "`d_model` must be divisible by `num_heads`"),
     (["--strategy", "multiworker"], "A search runs on one worker"),
+    (["--search_short_lengths", "64:32"], "`search_short_lengths` must be "
+     "a range MIN:MAX[:STEP] with 0 <= MIN <= MAX"),
+    (["--search_short_lengths", "8:64:x"], "`search_short_lengths` must be "
+     "comma-separated integers, or a range"),
+    (["--search_short_lengths", "0:64"],
+     "`search_short_lengths` must start at >= 1 on a log scale"),
+    (["--search_long_lengths", "8:64:1"],
+     "`search_long_lengths` must have a step >= 2 on a log scale"),
+    (["--search_num_long", "1:3"],
+     "`search_num_long` must be <= num_layers=2"),
+    (["--search_num_memory_tokens", "0,2", "--num_memory_tokens", "2"],
+     "`num_memory_tokens` has no effect with --search_num_memory_tokens"),
+    (["--tuner", "hyperband", "--hyperband_max_epochs", "9"],
+     "`hyperband_max_epochs` must be <= train_steps (6)"),
+    (["--hyperband_factor", "1"], "`hyperband_factor` must be an integer"),
 ]
 
 
@@ -206,6 +222,15 @@ HYPERMODEL_ROWS = [
     (dict(long_lengths=np.array([16])), "`long_lengths` must be a"),
     (dict(short_lengths=[8, 8]), "`short_lengths` must be a non-empty"),
     (dict(metric="accuracy"), "`metric` must be one of"),
+    (dict(short_lengths=IntRange(0, 64)),
+     "`short_lengths` must start at >= 1 on a log scale"),
+    (dict(long_lengths=IntRange(8, 64, step=1)),
+     "`long_lengths` must have a step >= 2 on a log scale"),
+    (dict(num_long=IntRange(1, 5)), "`num_long` must be <= num_layers=4"),
+    (dict(num_memory_tokens=[-1]),
+     "`num_memory_tokens` must be a non-empty list"),
+    (dict(num_memory_tokens=IntRange(0, 4, sampling="log")),
+     "`num_memory_tokens` must start at >= 1 on a log scale"),
 ]
 
 
@@ -227,6 +252,10 @@ SEARCH_ROWS = [
     (dict(strategy="multiworker"), "A search runs on one worker"),
     (dict(results="not ours"), "is not the results of a memory search"),
     (dict(results="{\"trials\": []}"), "is not the results of a memory"),
+    (dict(tuner="annealing"), "`tuner` must be one of"),
+    (dict(tuner="hyperband", hyperband_max_epochs=2000),
+     "`hyperband_max_epochs` must be <= train_steps (1000)"),
+    (dict(hyperband_factor=1), "`hyperband_factor` must be an integer >= 2"),
 ]
 
 

@@ -7,7 +7,6 @@ import io
 import json
 import math
 import os
-import re
 
 import keras_tuner
 import numpy as np
@@ -113,23 +112,6 @@ def test_memory_tokens_are_searched_beside_the_placement(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(short_lengths=IntRange(0, 64)),
-     "`short_lengths` must start at >= 1 on a log scale"),
-    (dict(long_lengths=IntRange(8, 64, step=1)),
-     "`long_lengths` must have a step >= 2 on a log scale"),
-    (dict(num_long=IntRange(1, 5)), "`num_long` must be <= num_layers=4"),
-    (dict(num_memory_tokens=[-1]), "`num_memory_tokens` must be a non-empty"),
-    (dict(num_memory_tokens=IntRange(0, 4, sampling="log")),
-     "`num_memory_tokens` must start at >= 1 on a log scale"),
-    (dict(short_lengths=(32, 2048, "log")), "`short_lengths` must be a"),
-])
-def test_a_bad_range_names_its_argument(kwargs, message):
-    with pytest.raises(ValueError, match=message) as info:
-        MemoryHyperModel(SMALL, 40, **kwargs)
-    assert "Received: " in str(info.value)
-
-
-@pytest.mark.parametrize("kwargs,message", [
     (dict(min_value=-1, max_value=4), "`min_value` must be an integer >= 0"),
     (dict(min_value=8, max_value=4), "`max_value` must be >= min_value=8"),
     (dict(min_value=1, max_value=4.5), "`max_value` must be an integer"),
@@ -137,6 +119,9 @@ def test_a_bad_range_names_its_argument(kwargs, message):
     (dict(min_value=1, max_value=4, sampling="exp"), "`sampling` must be"),
 ])
 def test_a_bad_int_range_names_its_field(kwargs, message):
+    # A range's checks against a model (a log range from 0, num_long past
+    # num_layers) name the hypermodel's argument or the recipe's flag:
+    # rows of tests/test_errors_recipes.py.
     with pytest.raises(ValueError, match=message):
         IntRange(**kwargs)
 
@@ -162,32 +147,6 @@ def test_range_flags_parse_to_ranges_and_lists_stay_lists():
     _, flags = parse_experiment(TUNE.DEFAULTS, TUNE.TINY, [],
                                 add_flags=TUNE.add_search_flags)
     assert "num_memory_tokens" not in TUNE.search_choices(flags)
-
-
-@pytest.mark.parametrize("flags,message", [
-    (["--search_short_lengths", "64:32"], "`search_short_lengths` must be "
-     "a range MIN:MAX[:STEP] with 0 <= MIN <= MAX"),
-    (["--search_short_lengths", "8:64:x"], "`search_short_lengths` must be "
-     "comma-separated integers, or a range"),
-    (["--search_short_lengths", "0:64"],
-     "`search_short_lengths` must start at >= 1 on a log scale"),
-    (["--search_long_lengths", "8:64:1"],
-     "`search_long_lengths` must have a step >= 2 on a log scale"),
-    (["--search_num_long", "1:3"], "`search_num_long` must be <= "
-     "num_layers=2"),
-    (["--search_num_memory_tokens", "0,2", "--num_memory_tokens", "2"],
-     "`num_memory_tokens` has no effect with --search_num_memory_tokens"),
-    (["--tuner", "hyperband", "--hyperband_max_epochs", "9"],
-     "`hyperband_max_epochs` must be <= train_steps (6)"),
-    (["--hyperband_factor", "1"], "`hyperband_factor` must be an integer"),
-])
-def test_a_bad_range_flag_fails_before_the_data(flags, message, tmp_path):
-    data_dir = tmp_path / "tfrecords"
-    with pytest.raises(ValueError, match="^" + re.escape(message)):
-        TUNE.main(["--tiny", "--strategy", "cpu", "--data_dir",
-                   str(data_dir), "--checkpoint_dir",
-                   str(tmp_path / "checkpoints"), *flags])
-    assert not data_dir.exists()
 
 
 def test_each_tuner_has_its_own_search_folder():
