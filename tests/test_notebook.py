@@ -66,14 +66,17 @@ def test_parameters_cell_is_first_code_cell_and_defaults_to_tpu():
 
 
 def write_study(path):
-    """A placement study's results file, as recipes/placement_study.py
-    writes it: validation with the training memory and a longer one."""
-    study = StudyResults(str(path), {"num_layers": 6})
-    for config, valid in (("all", 2.60), ("none", 2.70),
-                          ("one_sixth_last", 2.62)):
+    """A placement study's results file with the fields
+    recipes/placement_study.py records and its plots read."""
+    study = StudyResults(str(path), {"num_layers": 6, "corpus": "stdlib"})
+    for config, valid, us_per_token, megabytes in (
+            ("all", 2.60, 400.0, 3.4), ("sixth_last", 2.62, 160.0, 0.5),
+            ("none", 2.70, 140.0, 0.2)):
         for seed in (0, 1):
             study.record(config, seed, valid=valid + 0.01 * seed,
-                         valid_eval_memory=valid - 0.02, unit="bpc")
+                         valid_eval_memory=valid - 0.02, unit="bpc",
+                         us_per_token=us_per_token + seed,
+                         xla_total_mb=megabytes)
 
 
 def test_cpu_tiny_run_trains_searches_exports_generates_and_plots(tmp_path):
@@ -94,11 +97,12 @@ def test_cpu_tiny_run_trains_searches_exports_generates_and_plots(tmp_path):
     assert results["after"]["value"] == pytest.approx(summary["valid_after"])
     assert pathlib.Path(summary["model"]).is_file()
     assert any((out / "logs").rglob("events.out.tfevents.*"))
-    # The search ran two trials over the short length.
+    # The grid search ran the two short lengths of IntRange(8, 16).
     search = json.loads(pathlib.Path(summary["search"]).read_text())
     lengths = {trial["hyperparameters"]["short_length"]
                for trial in search["trials"]}
-    assert lengths == {4, 16}
+    assert lengths == {8, 16}
+    assert (pathlib.Path(summary["search"]).parent / "trials.csv").is_file()
     assert all(trial["bpc"] is not None for trial in search["trials"])
     # The export, with the sample generated from it.
     export = pathlib.Path(summary["export"])
@@ -107,10 +111,11 @@ def test_cpu_tiny_run_trains_searches_exports_generates_and_plots(tmp_path):
     assert summary["sample"].startswith("def ")
     assert len(summary["sample"]) > len("def ")
     assert summary["sample"] in outputs_text(notebook)
-    # Figure 4 from the search, and Figure 3's kind from the study.
+    # Figure 4 from the search, and the study's two plots.
     figures = [pathlib.Path(path) for path in summary["figures"]]
-    assert [path.name for path in figures] == ["srm_search.png",
-                                               "placement_study.png"]
+    assert [path.name for path in figures] == [
+        "figure4_srm_length.png", "placement_study_bpc.png",
+        "placement_study_cost.png"]
     for figure in figures:
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "TensorBoard skipped in cpu-tiny mode" in outputs_text(notebook)
