@@ -86,9 +86,9 @@ def add_flags(parser):
     parser.add_argument("--seeds", type=int, default=3,
                         help="seeds 0 .. seeds-1 per configuration; "
                              "default 3")
-    parser.add_argument("--out", default="docs",
+    parser.add_argument("--out", default="",
                         help="folder of study.md (the table) and the PNGs; "
-                             "default docs")
+                             "default docs (--tiny: checkpoints/study-tiny)")
     parser.add_argument("--tag", default="",
                         help="names this study's table, PNGs and results "
                              "(study_<tag>_*); default the corpus name")
@@ -118,8 +118,10 @@ def parse(argv):
     if flags["seeds"] < 1:
         raise ValueError(f"`seeds` must be >= 1. Received: "
                          f"seeds={flags['seeds']}")
-    flags["tag"] = flags["tag"] or experiment.corpus + (
-        "-tiny" if flags["tiny"] else "")
+    flags["tag"] = flags["tag"] or experiment.corpus
+    flags["out"] = flags["out"] or (
+        os.path.join("checkpoints", "study-tiny") if flags["tiny"]
+        else "docs")
     flags["results"] = flags["results"] or os.path.join(
         flags["out"], f"study_{flags['tag']}.json")
     return experiment, flags

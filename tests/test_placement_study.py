@@ -105,3 +105,14 @@ def test_the_study_runs_reports_resumes_and_refuses_other_settings(
 def test_bad_flags_are_refused(flags, match):
     with pytest.raises(ValueError, match=match):
         recipe.parse(["--tiny"] + flags)
+
+
+def test_where_the_results_go_by_default():
+    _, flags = recipe.parse([])
+    assert (flags["out"], flags["results"]) == (
+        "docs", os.path.join("docs", "study_stdlib.json"))
+    # A smoke run keeps out of docs/.
+    _, flags = recipe.parse(["--tiny", "--corpus", "text", "--corpus_path",
+                             "book.txt"])
+    assert flags["results"] == os.path.join(
+        "checkpoints", "study-tiny", "study_text.json")
