@@ -277,3 +277,27 @@ def test_evaluation_with_memory_tokens_reads_whole_segments(manifest):
     np.testing.assert_allclose(one["nll"], two["nll"], rtol=1e-5)
     assert one["tokens"] == two["tokens"] == 59
     assert tf.math.is_finite(one["nll"])
+
+
+@pytest.mark.slow
+def test_an_experiment_with_memory_tokens_runs_on_two_replicas(
+        tmp_path, monkeypatch):
+    """`run_experiment` under MirroredStrategy (two logical CPUs): K-segment
+    windows split by rows, trained, evaluated and resumed with each
+    replica's memory tokens."""
+    from keras_lrm.training import setup
+
+    monkeypatch.setattr(setup, "resolve_strategy",
+                        lambda name, tpu=None: two_cpu_strategy())
+    text = write_text(tmp_path / "text.txt", seed=7)
+    run = rmt_experiment(tmp_path, text, strategy="mirrored", batch_size=4,
+                         train_steps=2, eval_batch_size=2, dropout=0.0)
+    first = run_experiment(run)
+    assert first["replicas"] == 2 and first["train"]["steps"] == 2
+    second = run_experiment(dataclasses.replace(run, train_steps=3))
+    assert [a["first_step"] for a in second["attempts"]] == [0, 2]
+    assert np.isfinite(second["after"]["nll"])
+    layout = json.loads((tmp_path / "checkpoints" / "run" /
+                         "stream_layout.json").read_text())
+    assert (layout["replicas"], layout["bptt_segments"],
+            layout["num_memory_tokens"]) == (2, 2, 2)
