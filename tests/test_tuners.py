@@ -80,6 +80,19 @@ def test_a_random_search_samples_the_whole_log_range():
     assert 70 <= sum(value < 256 for value in values) <= 130
 
 
+def test_a_value_past_the_range_is_brought_back_into_it():
+    """KerasTuner's BayesianOptimization can answer `max_value + 1` for a
+    stepless `hp.Int`: the model takes `max_value`."""
+    hypermodel = MemoryHyperModel(SMALL, 40, policies=["none"],
+                                  short_lengths=IntRange(4, 64))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.trial_experiment(hp)
+    hp.values["short_length"] = 65
+    experiment, placement = hypermodel.trial_experiment(hp)
+    assert experiment.model.short_length == 64
+    assert placement.memory_lengths(4) == [64] * 4
+
+
 def test_lists_of_choices_still_search_as_choices():
     hypermodel = MemoryHyperModel(SMALL, 40, policies=["last"],
                                   long_lengths=[16, 24], short_lengths=[8])

@@ -36,9 +36,13 @@ def _register(hp, argument, values):
     if isinstance(values, IntRange):
         value = hp.Int(name, values.min_value, values.max_value,
                        step=values.step, sampling=values.sampling)
-    else:
-        value = hp.Choice(name, values)
-    # A grid over a log range gives floats (64.0).
+        if value is None:
+            return None
+        # A grid over a log range gives floats (64.0); KerasTuner's
+        # BayesianOptimization can give max_value + 1 (a probability of
+        # exactly 1 on the `max_value + 1` scale of a stepless `hp.Int`).
+        return min(max(int(value), values.min_value), values.max_value)
+    value = hp.Choice(name, values)
     return None if value is None else int(value)
 
 

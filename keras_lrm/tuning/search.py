@@ -304,11 +304,12 @@ def _trial_record(trial, hypermodel, metric):
     """A trial as `tuning.json` and `trials.csv` show it; its bytes of
     state from the trial model's `state_spec` (one stream, in the run's
     dtype policy)."""
-    values = {name: int(value) if name in INTEGER_HPS and value is not None
-              else value
-              for name, value in trial.hyperparameters.values.items()}
     hp = trial.hyperparameters
     experiment, placement = hypermodel.trial_experiment(hp)
+    # The values the model was built with (ints, within their range).
+    values = {name: getattr(experiment.model, name)
+              if name in INTEGER_HPS and value is not None else value
+              for name, value in hp.values.items()}
     lengths = placement.memory_lengths(experiment.model.num_layers)
     return {"trial": trial.trial_id, metric: trial.score,
             "hyperparameters": values, "memory_lengths": lengths,
