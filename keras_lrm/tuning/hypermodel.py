@@ -24,7 +24,12 @@ _ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
 def state_bytes(memory_lengths, d_model, dtype="float32"):
     """Bytes of one stream's memory state: every layer's memory rows of
-    `d_model` values in `dtype`, and the int32 `filled`."""
+    `d_model` values in `dtype`, and the int32 `filled`.
+
+    Kept for callers of the formula; the search reads a trial model's
+    `state_spec().nbytes()` (`MemoryHyperModel.state_spec`), which also
+    counts memory tokens.
+    """
     itemsize = _ITEMSIZE[keras.backend.standardize_dtype(dtype)]
     return sum(memory_lengths) * d_model * itemsize + 4
 
