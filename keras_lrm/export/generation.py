@@ -70,6 +70,15 @@ def _export_generate(loaded, ids, max_new_tokens, settings, seed,
     metadata = read_metadata(loaded)
     temperature, top_k, top_p = settings
     segment = segment_length or metadata["segment_length"]
+    tokens = metadata.get("model_config", {}).get("num_memory_tokens", 0)
+    if tokens and segment != metadata["segment_length"]:
+        # The per-token signatures read each call as a segment: only the
+        # `generate` signature writes memory tokens when a segment fills.
+        raise ValueError(
+            "`segment_length` of a model with memory tokens must be its "
+            f"segment_length ({metadata['segment_length']}): the memory "
+            "tokens are written every segment_length tokens. Received: "
+            f"segment_length={segment}")
     if "generate" in loaded.signatures and \
             segment == metadata["segment_length"]:
         outputs = loaded.signatures["generate"](
@@ -234,7 +243,10 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None,
         memory_lengths: (Keras models) generate with other memory lengths
             (a copy of the model, compiled again each call: for many calls
             make it once with `model.with_memory_lengths`).
-        segment_length: prompt tokens per call (an integer >= 1).
+        segment_length: prompt tokens per call (an integer >= 1). A
+            model with memory tokens writes them every `segment_length`
+            tokens of its own (docs/generation.md): only that value, or
+            None, is accepted.
         top_p: sample from the nucleus of probability `top_p` in (0, 1]
             only (after `top_k`); None keeps every token.
         sampler: a `keras_lrm.samplers` sampler or its name, instead of

@@ -14,6 +14,7 @@ from keras_lrm.export import folder_swap
 from keras_lrm.export.folder_swap import EXPORT_FORMAT
 from keras_lrm.export.folder_swap import METADATA_FILE
 from keras_lrm.export.generate_signature import GenerateFunction
+from keras_lrm.models.memory_token_stream import MemoryTokenStream
 from keras_lrm.placement import Placement
 from keras_lrm.state_spec import CACHE
 from keras_lrm.state_spec import MEMORY
@@ -60,8 +61,17 @@ class MemoryModule(tf.Module):
                                                  **self.cache_specs}])
         self.initial_cache = tf.function(self._initial_cache,
                                          input_signature=[batch_spec])
+        # With memory tokens, generation steps through a stream that
+        # writes them when a segment fills; its state holds the segment's
+        # rows (keras_lrm.models.memory_token_stream).
+        generate_step, self.generate_specs = self._call_with_cache, \
+            self.cache_specs
+        if model.num_memory_tokens:
+            stream = MemoryTokenStream(model)
+            generate_step = stream.step
+            self.generate_specs = tensor_specs(stream.state_spec())
         self.generate = GenerateFunction(
-            self._call_with_cache, self.cache_specs, model.segment_length,
+            generate_step, self.generate_specs, model.segment_length,
             model.vocab_size).function()
         self.byte_level = model.vocab_size == 256 and \
             metadata.get("tokenizer", {}).get("name", "bytes") == "bytes"
@@ -217,7 +227,7 @@ def read_metadata(loaded):
         return json.load(f)
 
 
-def _metadata(model, placement, tokenizer, signatures):
+def _metadata(model, placement, tokenizer, signatures, generate_state):
     tokenizer_config = tokenizer.get_config() if tokenizer is not None \
         else {"name": "bytes"} if model.vocab_size == 256 else None
     if isinstance(placement, Placement):
@@ -235,6 +245,7 @@ def _metadata(model, placement, tokenizer, signatures):
         "tokenizer": tokenizer_config,
         "state": list(model.state_spec(MEMORY).names),
         "cache_state": list(model.state_spec(CACHE).names),
+        "generate_state": list(generate_state),
         "signatures": signatures,
         "model_config": model.get_config(),
     }
@@ -264,7 +275,11 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
       `top_k` (0: all), `top_p` (1: all) and `seed` scalars ->
       `new_token_ids` int32 `[batch, max_new_tokens]` and the cache after
       them: every token from one XLA while loop that samples on device
-      (keras_lrm.export.generate_signature).
+      (keras_lrm.export.generate_signature). With memory tokens the state
+      is a `MemoryTokenStream`'s (`stream_keys_<l>`, `stream_values_<l>`
+      `[batch, heads, M_l + m + S, key_dim]`, `filled`, `memory_tokens`,
+      `segment_filled`; metadata `generate_state`): they are written when
+      a segment fills, as in training.
     - byte-level models also get `step_text` (`text` string `[batch]` of
       equal byte lengths, plus the state) and `detokenize`, from core
       TensorFlow string ops only.
@@ -320,7 +335,10 @@ def export_saved_model(model, path=None, memory_lengths=None, tokenizer=None,
     if model.vocab_size == 256 and (tokenizer is None
                                     or tokenizer.name == "bytes"):
         signatures += ["step_text", "detokenize"]
-    metadata = _metadata(model, placement, tokenizer, signatures)
+    generate_state = MemoryTokenStream(model).state_spec().names \
+        if model.num_memory_tokens else model.state_spec(CACHE).names
+    metadata = _metadata(model, placement, tokenizer, signatures,
+                         generate_state)
     module = MemoryModule(model, metadata)
     token = uuid.uuid4().hex[:8]
     staging = folder_swap.temporary_path(path, "staging", token)

@@ -166,6 +166,13 @@ def cache_scores(offset, cache_keys, keys):
         ops.einsum("btnh,bsnh->nbts", offset, keys)], axis=-1)
 
 
+def cache_rows(cache):
+    """Rows of a key/value cache `(keys, values)`, each laid out `(batch,
+    heads, rows, key_dim)`: the memory rows a call on it reads (its
+    layer's memory length, or more for a stream between memory tokens)."""
+    return tuple(cache[0].shape)[2]
+
+
 def cache_read(probs, cache_values, values, rows):
     """`(batch, T, heads, key_dim)`: probabilities `(heads, batch, T,
     rows + T)` times the cache's values `(batch, heads, rows, key_dim)`

@@ -11,6 +11,12 @@ On the TensorFlow backend the loop is a `tf.function(jit_compile=True)`
 whole. The compiled functions live on the model (`GenerationLoop`,
 created on first use), keyed by the sampler's settings; TensorFlow retraces
 them per batch size and `max_new_tokens`, never per token.
+
+A model with memory tokens generates through a `MemoryTokenStream`: a
+token attends to the XL memory, the read tokens and its segment so far,
+and the memory tokens are written when a segment fills (every
+`segment_length` tokens, prompt and new tokens counted together), as in
+training; its state holds the segment's rows (docs/generation.md).
 """
 
 import json
@@ -22,6 +28,9 @@ from keras import ops
 
 from keras_lrm import samplers
 from keras_lrm.arguments import check_positive
+from keras_lrm.models.memory_token_stream import SEGMENT_FILLED
+from keras_lrm.models.memory_token_stream import MemoryTokenStream
+from keras_lrm.models.memory_token_stream import is_stream_state
 from keras_lrm.samplers.sampler import check_seed
 from keras_lrm.token_checks import as_token_tensor
 
@@ -42,11 +51,18 @@ def compile_function(function):
 
 def empty_cache(model, batch_size):
     """An empty state of the key/value cache form: a one-token step then
-    projects only its own token."""
+    projects only its own token. With memory tokens, the stream's state
+    (`MemoryTokenStream`)."""
+    if model.num_memory_tokens:
+        return loop_of(model).stream.initial_state(batch_size)
     return model.initial_memory(batch_size, form="cache")
 
 
 def cache_step(model, token_ids, cache):
+    """Logits and state after `token_ids`: a cached call, or with memory
+    tokens a stream step (inside one segment)."""
+    if model.num_memory_tokens:
+        return loop_of(model).stream.step(token_ids, cache)
     return model.call_with_memory(token_ids, cache, training=False)
 
 
@@ -60,6 +76,8 @@ class GenerationLoop:
 
     def __init__(self, model):
         self.model = model
+        self.stream = MemoryTokenStream(model) \
+            if model.num_memory_tokens else None
         self.step_traces = 0
         self.read = compile_function(self._read)
         self._loops = {}
@@ -137,6 +155,27 @@ def _inputs(inputs):
     return ops.cast(token_ids, "int32"), state
 
 
+def _stream_state(stream, state, segment):
+    """A stream state from `state` (the stream's, or the model's cache
+    form at a segment boundary) and its position in the segment, which
+    every row must share."""
+    if segment != stream.segment_length:
+        raise ValueError(
+            "`segment_length` of a model with memory tokens must be its "
+            f"segment_length ({stream.segment_length}): the memory tokens "
+            "are written every segment_length tokens. Received: "
+            f"segment_length={segment}")
+    if not is_stream_state(state):
+        state = stream.from_cache(state)
+    offsets = np.unique(np.asarray(state[SEGMENT_FILLED]))
+    if len(offsets) != 1:
+        raise ValueError(
+            "`state` rows must all be at the same position of their "
+            "segment to generate together. Received: segment_filled="
+            f"{np.asarray(state[SEGMENT_FILLED]).tolist()}")
+    return state, int(offsets[0])
+
+
 def generate(model, inputs, max_new_tokens, sampler="top_k", seed=None,
              segment_length=None, return_state=False):
     """`MemoryTransformerLM.generate` (see there)."""
@@ -150,8 +189,15 @@ def generate(model, inputs, max_new_tokens, sampler="top_k", seed=None,
     loop = loop_of(model)
     if state is None:
         state = empty_cache(model, batch)
-    for start in range(0, time, segment):
-        logits, state = loop.read(token_ids[:, start:start + segment], state)
+    offset = 0
+    if model.num_memory_tokens:
+        state, offset = _stream_state(loop.stream, state, segment)
+    # With memory tokens, pieces end where segments end.
+    ends = list(range(segment - offset, time, segment)) + [time]
+    start = 0
+    for end in ends:
+        logits, state = loop.read(token_ids[:, start:end], state)
+        start = end
     if seed is None:
         seed = sampler.seed if sampler.seed is not None \
             else random.getrandbits(31)
