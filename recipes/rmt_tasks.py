@@ -14,7 +14,9 @@ seeds):
 - peer_rmt: lucidrains' recurrent-memory-transformer-pytorch with the
   same `m`, layers, width, heads, segment, data and steps (run by
   `bench/peers/peer_rmt_torch.py` in bench/.venv-peers; skipped with a
-  message where that environment is missing).
+  message where that environment is missing; one torch thread by default,
+  `--peer_threads`: PyTorch's threads spin on a busy machine, ten times
+  slower at two).
 
 State: the XL memory keeps M rows x d_model per layer, the memory tokens
 m tokens x d_model; `--memory` sets both, so each layer reads a state of
@@ -56,9 +58,9 @@ CONFIGS = {"txl": (True, False), "rmt": (False, True),
 DEFAULTS = dict(configs=",".join(CONFIGS), segments="2,3,4", seeds=3,
                 task="copy", length=4, segment_length=8, memory=4,
                 gradient_segments=0, curriculum=False, num_layers=2,
-                d_model=64, num_heads=4, d_ff=128, batch_size=32,
+                d_model=64, num_heads=4, d_ff=128, norm="pre", batch_size=32,
                 steps=1000, learning_rate=1e-3, clip=1.0,
-                train_size=8192, eval_size=512, data_seed=0,
+                train_size=8192, eval_size=512, data_seed=0, peer_threads=1,
                 results="docs/rmt_tasks.json")
 TINY = dict(configs="txl,rmt", segments="2", seeds=1, length=2,
             segment_length=4, memory=2, num_layers=1, d_model=16,
@@ -102,6 +104,9 @@ def parse(argv):
     if not counts or min(counts) < 1:
         parser.error("--segments: a comma list of segment counts >= 1, "
                      f"e.g. 2,3,4. Received: {options['segments']!r}")
+    if options["norm"] not in ("pre", "post"):
+        parser.error("--norm: 'pre' (pre-layer-norm blocks, as the peer) "
+                     f"or 'post'. Received: {options['norm']!r}")
     if options["gradient_segments"] > min(counts):
         parser.error("--gradient_segments must be at most the fewest "
                      f"--segments ({min(counts)}). Received: "
@@ -156,7 +161,8 @@ def build_lm(config, options):
         VOCAB_SIZE, num_layers=options["num_layers"],
         d_model=options["d_model"], num_heads=options["num_heads"],
         d_ff=options["d_ff"], segment_length=options["segment_length"],
-        placement=placement, num_memory_tokens=size if tokens else 0)
+        placement=placement, pre_norm=options["norm"] == "pre",
+        num_memory_tokens=size if tokens else 0)
 
 
 def train_one(config, num_segments, seed, options):
@@ -230,7 +236,8 @@ def train_peer(num_segments, seed, options):
         "--eval_examples", str(options["eval_size"]),
         "--train_steps", str(options["steps"]),
         "--gradient_segments", str(options["gradient_segments"]),
-        "--device", "cpu"] + (["--curriculum"] if options["curriculum"]
+        "--device", "cpu", "--threads", str(options["peer_threads"]),
+    ] + (["--curriculum"] if options["curriculum"]
                               else [])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines()
@@ -252,7 +259,7 @@ def main(argv=None):
 
     shared = {k: v for k, v in options.items()
               if k not in ("configs", "segments", "seeds", "results",
-                           "report", "peer_python")}
+                           "report", "peer_python", "peer_threads")}
     results = StudyResults(options["results"], shared)
     configs = options["configs"].split(",")
     counts = [int(k) for k in options["segments"].split(",")]
@@ -327,8 +334,9 @@ def write_report(results, configs, counts, markdown):
         f"training examples (seed {s['data_seed']}), {s['eval_size']} held "
         f"out (seed {s['data_seed'] + 1}); model: {s['num_layers']} "
         f"layers, d_model {s['d_model']}, {s['num_heads']} heads, d_ff "
-        f"{s['d_ff']}; memory {s['memory']} (M rows x d_model per layer "
-        f"for the XL memory, m tokens x d_model); {s['steps']} steps of "
+        f"{s['d_ff']}, {s['norm']}-norm; memory {s['memory']} (M rows x "
+        f"d_model per layer for the XL memory, m tokens x d_model); "
+        f"{s['steps']} steps of "
         f"{s['batch_size']}, Adam {s['learning_rate']}, clip "
         f"{s['clip']}; gradient through "
         f"{s['gradient_segments'] or 'all'} segments; curriculum "
