@@ -139,6 +139,10 @@ def test_generation_keeps_the_model_segment():
         model.generate({"token_ids": ids(2, 2), "state": ragged}, 2)
     with pytest.raises(ValueError, match="num_memory_tokens"):
         MemoryTokenStream(rmt(NONE, num_memory_tokens=0))
+    with pytest.raises(ValueError, match="`token_ids`.*T <= segment_length"):
+        stream.step(ids(2, 5), stream.initial_state(2))
+    with pytest.raises(ValueError, match="`state`"):
+        stream.step(ids(2, 1), model.initial_memory(2, "cache"))
 
 
 @pytest.fixture(scope="module")

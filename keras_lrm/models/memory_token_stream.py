@@ -159,6 +159,15 @@ class MemoryTokenStream:
         model = self.model
         token_ids = check_token_ids(as_token_tensor(token_ids),
                                     model.vocab_size)
+        length = tuple(token_ids.shape)[-1]
+        if len(token_ids.shape) != 2 or (
+                isinstance(length, int)
+                and not 1 <= length <= self.segment_length):
+            raise ValueError(
+                "`token_ids` of a stream step must have shape (batch, T) "
+                f"with 1 <= T <= segment_length={self.segment_length} "
+                "(inside one segment). Received: shape="
+                f"{tuple(token_ids.shape)}")
         self.spec.check(state, tuple(token_ids.shape)[0], name="state")
         count = ops.cast(state[SEGMENT_FILLED], "int32")
         filled = ops.cast(state[FILLED], "int32")
