@@ -12,6 +12,7 @@ from keras_lrm.arguments import check_rate
 from keras_lrm.layers import call_checks
 from keras_lrm.layers.attention_terms import attention_mask
 from keras_lrm.layers.attention_terms import cache_read
+from keras_lrm.layers.attention_terms import cache_rows
 from keras_lrm.layers.attention_terms import cache_scores
 from keras_lrm.layers.attention_terms import cheaper_from_queries
 from keras_lrm.layers.attention_terms import last_rows
@@ -256,8 +257,9 @@ class MemoryAttention(keras.layers.Layer):
                       memory_rows=None):
         """`filled` as a tensor, once every argument's shape is checked."""
         if filled is not None:
-            filled = ops.convert_to_tensor(
-                check_filled(filled, self.memory_length))
+            filled = ops.convert_to_tensor(check_filled(
+                filled, self.memory_length if memory_rows is None
+                else memory_rows))
         self.check_call_shapes(*(
             None if value is None else tuple(value.shape)
             for value in (inputs, memory, filled, position_encoding)),
@@ -449,15 +451,19 @@ class MemoryAttention(keras.layers.Layer):
              training=None, return_cache=False, layout=None,
              state_rows=None):
         cache = call_checks.as_cache(self.name, memory)
+        # A cache may hold more rows than the memory (a stream between
+        # memory tokens keeps its segment's rows behind the memory,
+        # keras_lrm.models.memory_token_stream): every row is read, and the
+        # next cache keeps as many.
+        rows = self.memory_length if cache is None else cache_rows(cache)
         filled = self._checked_call(
             inputs, None if cache is not None else memory, filled,
-            position_encoding,
-            memory_rows=None if cache is None else self.memory_length)
+            position_encoding, memory_rows=None if cache is None else rows)
         if cache is not None:
             call_checks.check_cache(
-                self.name, cache, (self.num_heads, self.memory_length,
-                                   self.key_dim), tuple(inputs.shape)[0])
-        memory_rows = 0 if memory is None else self.memory_length
+                self.name, cache, (self.num_heads, rows, self.key_dim),
+                tuple(inputs.shape)[0])
+        memory_rows = 0 if memory is None else rows
         num_queries = ops.shape(inputs)[1]
         query, keys, values, table = self._project(inputs, memory_rows,
                                                    position_encoding)
@@ -499,7 +505,7 @@ class MemoryAttention(keras.layers.Layer):
 
     def _next_cache(self, inputs, memory, cache, keys, values):
         """The cache of the last `M` rows of `concat(memory, inputs)`."""
-        rows = self.memory_length
+        rows = self.memory_length if cache is None else cache_rows(cache)
         if cache is None:
             if memory is not None:
                 inputs = ops.concatenate(
@@ -602,7 +608,7 @@ class MemoryAttention(keras.layers.Layer):
         buffer at each call (most of a generation step's time on a CPU).
         """
         offset = query + ops.cast(self.content_bias, query.dtype)
-        rows = self.memory_length
+        rows = cache_rows(cache)
         scores = self._scores(cache_scores(offset, cache[0], keys), position,
                               mask, rows)
         probs = self._probabilities(scores, mask, training)

@@ -169,6 +169,8 @@ class MemoryTransformerLM(keras.Model):
         return list(self.stack.memory_lengths)
 
     def build(self, input_shape=None):
+        if self.built:  # built in __init__; a user's build() is a no-op
+            return
         if self.num_memory_tokens:
             # M_0: each row drawn on its own (the reference repeats one
             # row, so every slot would start identical), at the scale of
