@@ -38,6 +38,13 @@ def check_dimensions(d_model, num_heads):
         )
 
 
+def width_scaled_initializer(d_model):
+    """Normal with std `0.64 / sqrt(d_model)`: Transformer-XL's 0.02 at
+    d_model 1024, growing as `1/sqrt(d_model)` at smaller widths (0.057 at
+    128, 0.113 at 32). The default kernels of models with memory tokens."""
+    return keras.initializers.RandomNormal(stddev=0.64 / d_model ** 0.5)
+
+
 @keras.saving.register_keras_serializable(package="keras_lrm")
 class MemoryTransformerLM(keras.Model):
     """Transformer-XL language model with per-layer memory lengths.
@@ -78,6 +85,19 @@ class MemoryTransformerLM(keras.Model):
             layer or a list with one per layer. The defaults (None, 1) give
             Transformer-XL's attention.
         decay_form, pool_order: LaS' forms (see `MemoryAttention`).
+        num_memory_tokens: `m`, the Recurrent Memory Transformer's memory
+            tokens (Bulatov et al. 2022): each segment is read as
+            `[read M_t ; x_t ; write]` and the top of the stack at the
+            write positions is `M_{t+1}`, carried in the state as
+            `"memory_tokens"` (docs/rmt.md). 0 (default): none.
+        kernel_initializer: initializer of every kernel of the stack.
+            Default: normal with std 0.02 (Transformer-XL's) without memory
+            tokens; with memory tokens, normal with std
+            `0.64 / sqrt(d_model)` (`width_scaled_initializer`: 0.02 at
+            the paper's d_model 1024, larger below), because the read/write
+            path through the memory tokens is two attention hops and
+            stays on a plateau from std 0.02 at small widths
+            (docs/rmt.md, "Initialisation").
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -102,7 +122,7 @@ class MemoryTransformerLM(keras.Model):
                  clamp_len=None, activation="relu", layer_norm_epsilon=1e-5,
                  memory_lengths=None, decay_max=None, pool_size=1,
                  decay_form="multiplicative", pool_order="after_softmax",
-                 num_memory_tokens=0, **kwargs):
+                 num_memory_tokens=0, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.num_memory_tokens = check_non_negative("num_memory_tokens",
                                                     num_memory_tokens)
@@ -149,10 +169,14 @@ class MemoryTransformerLM(keras.Model):
             pre_norm=pre_norm,
             layer_norm_epsilon=layer_norm_epsilon,
             clamp_len=clamp_len,
+            kernel_initializer=kernel_initializer or (
+                width_scaled_initializer(d_model)
+                if self.num_memory_tokens else None),
             dtype=self.dtype_policy,
             name="stack",
         )
         self.placement = self.stack.placement
+        self.kernel_initializer = kernel_initializer
         self.decay_max = self.stack.decay_max
         self.pool_size = self.stack.pool_size
         self.decay_form = decay_form
@@ -443,6 +467,9 @@ class MemoryTransformerLM(keras.Model):
             "decay_form": self.decay_form,
             "pool_order": self.pool_order,
             "num_memory_tokens": self.num_memory_tokens,
+            "kernel_initializer": None if self.kernel_initializer is None
+            else keras.initializers.serialize(
+                self.stack.kernel_initializer),
         }
 
     @classmethod
