@@ -50,6 +50,7 @@ FLAG_ROWS = [
     (["--placement", "top"], "`placement` must be one of"),
     (["--num_long", "-1"], "`num_long` must be an integer >= 0"),
     (["--decay_max", "-0.5"], "`decay_max` must be a finite number >= 0"),
+    (["--init_std", "-0.1"], "`init_std` must be a finite number >= 0"),
     (["--pool_size", "0"], "`pool_size` must be an integer >= 1"),
     (["--las_layers", "middle"], "`las_layers` must be one of"),
     (["--num_memory_tokens", "-1"],

@@ -90,6 +90,11 @@ def check_model(config):
             "`decay_max` must be a finite number >= 0 (0: no LaS decay). "
             f"Received: decay_max={config.decay_max!r}"
         )
+    if config.init_std < 0 or not math.isfinite(config.init_std):
+        raise ValueError(
+            "`init_std` must be a finite number >= 0 (0: the model's "
+            f"default). Received: init_std={config.init_std!r}"
+        )
     d_model, num_heads = config.d_model, config.num_heads
     if d_model % num_heads or d_model % 2:
         # Keras is imported only to name the error.

@@ -71,6 +71,8 @@ def build_lm(experiment, vocab_size):
         tie_embeddings=model.tie_embeddings,
         clamp_len=model.clamp_len or None,
         num_memory_tokens=model.num_memory_tokens,
+        kernel_initializer=keras.initializers.RandomNormal(
+            stddev=model.init_std) if model.init_std else None,
         **model.las_arguments(),
     )
 
