@@ -22,6 +22,12 @@ def tpu_visible(environ=None):
     environ = os.environ if environ is None else environ
     if any(environ.get(name) for name in _TPU_ENVIRONMENT):
         return True
+    return on_tpu_vm()
+
+
+def on_tpu_vm():
+    """Whether this machine has TPU chips of its own (a TPU VM: `/dev/accel*`
+    on v2-v4, `/dev/vfio/*` on v5e and later), reached as "local"."""
     return os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
 
 
@@ -65,7 +71,7 @@ def connect_tpu(tpu=None):
         tpu: TPU name or address; `None` finds it from the environment
             (Colab: `COLAB_TPU_ADDR`; a TPU VM: "local").
     """
-    if tpu is None and os.path.exists("/dev/accel0"):
+    if tpu is None and on_tpu_vm():
         tpu = "local"
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
     if tpu != "local":

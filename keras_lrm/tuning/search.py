@@ -44,7 +44,7 @@ TUNERS = {"random": keras_tuner.RandomSearch,
           "grid": keras_tuner.GridSearch}
 # Experiment fields newer than the search's hash, with their defaults.
 LATER_FIELDS = {"num_memory_tokens": 0, "bptt_segments": 1,
-                "gradient_segments": 0}
+                "gradient_segments": 0, "init_std": 0.0}
 DEFAULT_SPACE = {
     name: parameter.default for name, parameter in
     inspect.signature(MemoryHyperModel.__init__).parameters.items()
