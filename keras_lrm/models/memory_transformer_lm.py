@@ -425,8 +425,12 @@ class MemoryTransformerLM(keras.Model):
                 neither, a fresh seed per call. A seed gives the same
                 tokens on every call.
             segment_length: prompt tokens per call (default: the training
-                segment).
-            return_state: also return the cache after the new tokens.
+                segment). With memory tokens it must be the model's
+                `segment_length`: the tokens are written once per segment.
+            return_state: also return the cache after the new tokens (with
+                memory tokens, a `keras_lrm.models.memory_token_stream`
+                state: the partial segment's rows with the memory tokens;
+                docs/generation.md, "Memory tokens").
 
         Returns:
             int32 `(batch, max_new_tokens)` new token ids, and with
