@@ -61,6 +61,7 @@ DEFAULTS = dict(configs=",".join(CONFIGS), segments="2,3,4", seeds=3,
                 d_model=64, num_heads=4, d_ff=128, norm="pre", batch_size=32,
                 steps=1000, learning_rate=1e-3, clip=1.0,
                 train_size=8192, eval_size=512, data_seed=0, peer_threads=1,
+                init_std=0.0,
                 results="docs/rmt_tasks.json")
 TINY = dict(configs="txl,rmt", segments="2", seeds=1, length=2,
             segment_length=4, memory=2, num_layers=1, d_model=16,
@@ -149,6 +150,8 @@ def curriculum(options, num_segments):
 
 def build_lm(config, options):
     """The keras_lrm model of `config`: XL memory, memory tokens or both."""
+    import keras
+
     from keras_lrm import Placement
     from keras_lrm.data.synthetic import VOCAB_SIZE
     from keras_lrm.models import MemoryTransformerLM
@@ -162,6 +165,8 @@ def build_lm(config, options):
         d_model=options["d_model"], num_heads=options["num_heads"],
         d_ff=options["d_ff"], segment_length=options["segment_length"],
         placement=placement, pre_norm=options["norm"] == "pre",
+        kernel_initializer=keras.initializers.RandomNormal(
+            stddev=options["init_std"]) if options["init_std"] else None,
         num_memory_tokens=size if tokens else 0)
 
 
@@ -260,6 +265,8 @@ def main(argv=None):
     shared = {k: v for k, v in options.items()
               if k not in ("configs", "segments", "seeds", "results",
                            "report", "peer_python", "peer_threads")}
+    if not shared["init_std"]:  # each model's default (files before it)
+        del shared["init_std"]
     results = StudyResults(options["results"], shared)
     configs = options["configs"].split(",")
     counts = [int(k) for k in options["segments"].split(",")]
