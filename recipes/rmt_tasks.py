@@ -25,6 +25,12 @@ in all). The task is a copy of `--length` digits (0: the longest the K
 segments hold) at the end of the window, so its answer is about
 K * segment_length tokens from its question.
 
+Every keras_lrm model starts from kernels of std 0.64 / sqrt(d_model)
+(`width_scaled_initializer`; `--init_std` sets another std), the same for
+Transformer-XL and the memory tokens: from Transformer-XL's 0.02 the
+memory tokens' two attention hops stay on a plateau at these widths
+(docs/rmt.md, "Initialisation").
+
 Each model trains with `StatefulLM(lm, bptt_segments=K, carry_memory=
 False)` (`lm.call_segments`: gradient through the memory tokens across
 the K segments; `--gradient_segments k` truncates it), Adam at a fixed
@@ -155,6 +161,7 @@ def build_lm(config, options):
     from keras_lrm import Placement
     from keras_lrm.data.synthetic import VOCAB_SIZE
     from keras_lrm.models import MemoryTransformerLM
+    from keras_lrm.models.memory_transformer_lm import width_scaled_initializer
 
     xl, tokens = CONFIGS[config]
     size = options["memory"]
@@ -166,7 +173,8 @@ def build_lm(config, options):
         d_ff=options["d_ff"], segment_length=options["segment_length"],
         placement=placement, pre_norm=options["norm"] == "pre",
         kernel_initializer=keras.initializers.RandomNormal(
-            stddev=options["init_std"]) if options["init_std"] else None,
+            stddev=options["init_std"]) if options["init_std"]
+        else width_scaled_initializer(options["d_model"]),
         num_memory_tokens=size if tokens else 0)
 
 
@@ -265,8 +273,13 @@ def main(argv=None):
     shared = {k: v for k, v in options.items()
               if k not in ("configs", "segments", "seeds", "results",
                            "report", "peer_python", "peer_threads")}
-    if not shared["init_std"]:  # each model's default (files before it)
+    if not shared["init_std"]:
+        # Every keras_lrm model starts from the same width-scaled kernels
+        # (docs/rmt.md, "Initialisation").
         del shared["init_std"]
+        shared["init"] = "width_scaled"
+    else:
+        shared["init"] = f"normal({shared.pop('init_std')})"
     results = StudyResults(options["results"], shared)
     configs = options["configs"].split(",")
     counts = [int(k) for k in options["segments"].split(",")]

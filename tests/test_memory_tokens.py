@@ -9,6 +9,7 @@ from keras_lrm import Placement
 from keras_lrm.export import export_saved_model
 from keras_lrm.layers.attention_terms import memory_token_layout
 from keras_lrm.models import MemoryTransformerLM
+from keras_lrm.models.memory_transformer_lm import width_scaled_initializer
 from tests.helpers import randomize
 
 NONE = Placement("none", None, 0, 0)
@@ -194,7 +195,8 @@ def train_copy(tokens, steps=300):
     lm = MemoryTransformerLM(
         vocab_size=synthetic.VOCAB_SIZE, num_layers=1, d_model=32,
         num_heads=2, d_ff=64, segment_length=3, placement=NONE,
-        pre_norm=True, num_memory_tokens=tokens)
+        pre_norm=True, num_memory_tokens=tokens,
+        kernel_initializer=width_scaled_initializer(32))
     optimizer = keras.optimizers.Adam(3e-3)
 
     @tf.function(jit_compile=True)

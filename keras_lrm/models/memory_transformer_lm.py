@@ -41,7 +41,8 @@ def check_dimensions(d_model, num_heads):
 def width_scaled_initializer(d_model):
     """Normal with std `0.64 / sqrt(d_model)`: Transformer-XL's 0.02 at
     d_model 1024, growing as `1/sqrt(d_model)` at smaller widths (0.057 at
-    128, 0.113 at 32). The default kernels of models with memory tokens."""
+    128, 0.113 at 32): what memory tokens need to learn algorithmic tasks
+    at small widths (docs/rmt.md, "Initialisation")."""
     return keras.initializers.RandomNormal(stddev=0.64 / d_model ** 0.5)
 
 
@@ -91,13 +92,11 @@ class MemoryTransformerLM(keras.Model):
             write positions is `M_{t+1}`, carried in the state as
             `"memory_tokens"` (docs/rmt.md). 0 (default): none.
         kernel_initializer: initializer of every kernel of the stack.
-            Default: normal with std 0.02 (Transformer-XL's) without memory
-            tokens; with memory tokens, normal with std
-            `0.64 / sqrt(d_model)` (`width_scaled_initializer`: 0.02 at
-            the paper's d_model 1024, larger below), because the read/write
-            path through the memory tokens is two attention hops and
-            stays on a plateau from std 0.02 at small widths
-            (docs/rmt.md, "Initialisation").
+            Default: normal with std 0.02 (Transformer-XL's). On
+            algorithmic tasks at small widths, memory tokens learn from
+            `width_scaled_initializer(d_model)` (std `0.64 /
+            sqrt(d_model)`) where std 0.02 leaves them on a plateau; on
+            text it trained worse (docs/rmt.md, "Initialisation").
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -169,9 +168,7 @@ class MemoryTransformerLM(keras.Model):
             pre_norm=pre_norm,
             layer_norm_epsilon=layer_norm_epsilon,
             clamp_len=clamp_len,
-            kernel_initializer=kernel_initializer or (
-                width_scaled_initializer(d_model)
-                if self.num_memory_tokens else None),
+            kernel_initializer=kernel_initializer,
             dtype=self.dtype_policy,
             name="stack",
         )

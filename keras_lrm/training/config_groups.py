@@ -121,8 +121,7 @@ class ModelConfig:
         "RMT + Transformer-XL; 0: none")
     init_std: float = flag_field(
         0.0, "std of the normal initializer of every kernel of the stack; "
-        "0: the model's default (0.02, Transformer-XL's, or 0.64 / "
-        "sqrt(d_model) with memory tokens)")
+        "0: the model's default (0.02, Transformer-XL's)")
 
     __post_init__ = _checked("check_model")
 
