@@ -25,6 +25,9 @@ COMMANDS = {
     "check": ("bench.check_workers",
               "smoke check: every worker runs one tiny step"),
     "generation": ("bench.generation", "generation cost (docs/generation.md)"),
+    "rmt_plateau": ("bench.rmt_plateau",
+                    "how fast memory tokens learn a copy across segments "
+                    "from one initialisation (docs/rmt.md)"),
     "rmt": ("bench.rmt",
             "RMT training step against the torch peer, and BPTT's cost "
             "over K segments (docs/rmt.md)"),
