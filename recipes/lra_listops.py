@@ -186,8 +186,9 @@ def write_report(results, configs, markdown):
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    from keras_lrm.data.files.temporaries import atomic_write
+    from keras_lrm.training.study import save_figure
     from keras_lrm.training.study import summarise
+    from keras_lrm.training.study import write_section
 
     stored = results.runs
     summary = summarise(stored, "test_accuracy")
@@ -230,18 +231,8 @@ def write_report(results, configs, markdown):
     axis.set_ylabel("ListOps test accuracy")
     axis.set_title("LaS vs plain attention (dots: seeds; bars: mean +- sd)")
     figure.tight_layout()
-    temporary = path + ".tmp.png"
-    figure.savefig(temporary, dpi=110)
-    os.replace(temporary, path)
-    text = open(markdown, encoding="utf-8").read() \
-        if os.path.exists(markdown) else "\n".join(MARKERS) + "\n"
-    if MARKERS[0] not in text or MARKERS[1] not in text:
-        raise ValueError(
-            f"--report: {markdown!r} has no {MARKERS[0]} ... {MARKERS[1]} "
-            "section to write the table into.")
-    head, rest = text.split(MARKERS[0], 1)
-    tail = rest.split(MARKERS[1], 1)[1]
-    atomic_write(markdown, head + "\n".join(lines) + tail)
+    save_figure(figure, path)
+    write_section(markdown, "\n".join(lines), *MARKERS)
     print(f"Wrote the table into {markdown} and the plot to {path}")
 
 

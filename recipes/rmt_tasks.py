@@ -330,8 +330,9 @@ def write_report(results, configs, counts, markdown):
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    from keras_lrm.data.files.temporaries import atomic_write
+    from keras_lrm.training.study import save_figure
     from keras_lrm.training.study import summarise
+    from keras_lrm.training.study import write_section
 
     runs = results.runs
     tokens = summarise(runs, "token_accuracy")
@@ -398,18 +399,8 @@ def write_report(results, configs, counts, markdown):
                    f"memory {s['memory']} (mean +- sd over seeds)")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    temporary = path + ".tmp.png"
-    figure.savefig(temporary, dpi=110)
-    os.replace(temporary, path)
-    text = open(markdown, encoding="utf-8").read() \
-        if os.path.exists(markdown) else "\n".join(MARKERS) + "\n"
-    if MARKERS[0] not in text or MARKERS[1] not in text:
-        raise ValueError(
-            f"--report: {markdown!r} has no {MARKERS[0]} ... {MARKERS[1]} "
-            "section to write the table into.")
-    head, rest = text.split(MARKERS[0], 1)
-    tail = rest.split(MARKERS[1], 1)[1]
-    atomic_write(markdown, head + "\n".join(lines) + tail)
+    save_figure(figure, path)
+    write_section(markdown, "\n".join(lines), *MARKERS)
     print(f"Wrote the tables into {markdown} and the plot to {path}")
 
 

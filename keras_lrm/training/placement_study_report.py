@@ -20,7 +20,9 @@ from keras_lrm.training.placement_study import CONFIGS
 from keras_lrm.training.placement_study import long_layers_of
 from keras_lrm.training.placement_study import num_long_of
 from keras_lrm.training.placement_study import resolve_configs
+from keras_lrm.training.study import save_figure
 from keras_lrm.training.study import summarise
+from keras_lrm.training.study import write_section
 
 # Rae & Razavi, Table 1 (24 layers, TPUv3): LRM count -> (us/token, GB).
 PAPER_TABLE1 = {24: (405, 3.4), 12: (273, 2.8), 4: (191, 1.1),
@@ -152,12 +154,6 @@ def table_lines(results, names):
     return lines
 
 
-def _save(figure, path):
-    temporary = path + ".tmp.png"
-    figure.savefig(temporary, dpi=110)
-    os.replace(temporary, path)
-
-
 def plot_bpc(results, names, path):
     """Figure 3's kind: each configuration's validation loss (dots: seeds;
     bars: mean +- sd), with the training memory and the longer one."""
@@ -185,7 +181,7 @@ def plot_bpc(results, names, path):
                    f"({results.settings['corpus']})")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
     pyplot.close(figure)
 
 
@@ -221,7 +217,7 @@ def plot_cost(results, names, path):
         axis.set_ylim(0, 1.15)
         axis.legend(fontsize=7)
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
     pyplot.close(figure)
 
 
@@ -232,7 +228,6 @@ def write_report(results, names, out, tag):
     import matplotlib
 
     matplotlib.use("Agg")
-    from keras_lrm.data.files.temporaries import atomic_write
 
     os.makedirs(out, exist_ok=True)
     markdown = os.path.join(out, "study.md")
@@ -243,14 +238,7 @@ def write_report(results, names, out, tag):
         "", f"![validation per configuration]({os.path.basename(png_bpc)})",
         f"![cost against the long memories]({os.path.basename(png_cost)})",
         end])
-    text = open(markdown, encoding="utf-8").read() \
-        if os.path.exists(markdown) else ""
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1]
-    else:
-        text = text + ("\n" if text else "") + section + "\n"
     plot_bpc(results, names, png_bpc)
     plot_cost(results, names, png_cost)
-    atomic_write(markdown, text)
+    write_section(markdown, section, begin, end, append=True)
     return markdown, png_bpc, png_cost

@@ -106,3 +106,36 @@ def provenance():
                    f"{platform.system()} {platform.release()}",
         "tensorflow": tf.__version__,
     }
+
+
+def save_figure(figure, path):
+    """Saves a matplotlib `figure` as `path` (PNG) through a temporary
+    name, so a kill never leaves half an image."""
+    temporary = path + ".tmp.png"
+    figure.savefig(temporary, dpi=110)
+    os.replace(temporary, path)
+
+
+def write_section(markdown, section, begin, end, append=False):
+    """Writes `section` (text from the `begin` marker to the `end` marker,
+    both included) into the file `markdown` in place of its old section.
+
+    A missing file becomes the section alone. A file without the markers
+    gets the section at its end with `append`, else `ValueError` (a report
+    that must go into a document's marked place).
+    """
+    if not os.path.exists(markdown):
+        atomic_write(markdown, section + "\n")
+        return
+    with open(markdown, encoding="utf-8") as handle:
+        text = handle.read()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    elif append:
+        text = text + ("\n" if text else "") + section + "\n"
+    else:
+        raise ValueError(
+            f"--report: {markdown!r} has no {begin} ... {end} section to "
+            "write the table into.")
+    atomic_write(markdown, text)
