@@ -7,8 +7,8 @@ later segment than its digits, and prints the answer loss every
 digits is ln 10 = 2.303. docs/rmt.md, "Initialisation", was measured
 with:
 
-    python -m bench rmt_plateau --init_std 0.02     # stays at 2.30
-    python -m bench rmt_plateau --init_std 0.06     # 0.016 after 250
+    python -m bench rmt_plateau --init_std 0.02     # stays at 2.31
+    python -m bench rmt_plateau --init_std 0.06     # 0.007 over steps 251-500
     python -m bench rmt_plateau --init lecun_normal
 """
 import argparse
@@ -36,11 +36,11 @@ def main():
     args = p.parse_args()
 
     import keras
-    import tensorflow as tf
 
     from keras_lrm import Placement
     from keras_lrm.data import synthetic
     from keras_lrm.models import MemoryTransformerLM
+    from keras_lrm.training.stateful_lm import StatefulLM
 
     task = synthetic.get_task("copy", length=args.length,
                               num_segments=args.num_segments,
@@ -54,29 +54,20 @@ def main():
         d_ff=2 * args.d_model, segment_length=args.segment_length,
         placement=Placement("none", None, 0, 0), pre_norm=True,
         num_memory_tokens=args.memory_tokens, kernel_initializer=init)
-    optimizer = keras.optimizers.Adam(args.learning_rate)
-
-    @tf.function(jit_compile=True)
-    def step(windows):
-        token_ids, targets = synthetic.split_windows(windows)
-        with tf.GradientTape() as tape:
-            logits, _ = lm.call_segments(token_ids, None, training=True)
-            loss = keras.losses.sparse_categorical_crossentropy(
-                tf.maximum(targets, 0), logits, from_logits=True)
-            scored = tf.cast(targets >= 0, loss.dtype)
-            loss = tf.reduce_sum(loss * scored) / tf.reduce_sum(scored)
-        grads = tape.gradient(loss, lm.trainable_variables)
-        optimizer.apply_gradients(zip(grads, lm.trainable_variables))
-        return loss
-
+    model = StatefulLM(lm, args.batch, bptt_segments=args.num_segments,
+                       carry_memory=False)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+                  jit_compile=True)
     data = synthetic.dataset(task, 8192, seed=1, batch_size=args.batch,
                              shuffle=True, repeat=True)
     start = time.perf_counter()
-    for index, windows in enumerate(data.take(args.steps)):
-        loss = step(windows)
-        if (index + 1) % args.every == 0:
-            print(f"step {index + 1}: answer loss {float(loss):.4f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    for done in range(args.every, args.steps + 1, args.every):
+        history = model.fit(data, steps_per_epoch=args.every, epochs=1,
+                            verbose=0)
+        # The mean answer loss over the last `--every` steps.
+        print(f"step {done}: answer loss "
+              f"{history.history['loss'][-1]:.4f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

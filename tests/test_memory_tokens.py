@@ -10,6 +10,7 @@ from keras_lrm.export import export_saved_model
 from keras_lrm.layers.attention_terms import memory_token_layout
 from keras_lrm.models import MemoryTransformerLM
 from keras_lrm.models.memory_transformer_lm import width_scaled_initializer
+from keras_lrm.training.stateful_lm import StatefulLM
 from tests.helpers import randomize
 
 NONE = Placement("none", None, 0, 0)
@@ -197,29 +198,15 @@ def train_copy(tokens, steps=300):
         num_heads=2, d_ff=64, segment_length=3, placement=NONE,
         pre_norm=True, num_memory_tokens=tokens,
         kernel_initializer=width_scaled_initializer(32))
-    optimizer = keras.optimizers.Adam(3e-3)
-
-    @tf.function(jit_compile=True)
-    def step(windows):
-        token_ids, targets = synthetic.split_windows(windows)
-        with tf.GradientTape() as tape:
-            logits, _ = lm.call_segments(token_ids, None, training=True)
-            loss = keras.losses.sparse_categorical_crossentropy(
-                tf.maximum(targets, 0), logits, from_logits=True)
-            scored = tf.cast(targets >= 0, loss.dtype)
-            loss = tf.reduce_sum(loss * scored) / tf.reduce_sum(scored)
-        grads = tape.gradient(loss, lm.trainable_variables)
-        optimizer.apply_gradients(zip(grads, lm.trainable_variables))
-
+    model = StatefulLM(lm, 64, bptt_segments=3, carry_memory=False)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
     data = synthetic.dataset(task, 4096, seed=1, batch_size=64,
                              shuffle=True, repeat=True)
-    for windows in data.take(steps):
-        step(windows)
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
     test = synthetic.generate(task, 256, seed=2)
-    token_ids, _ = synthetic.split_windows(test.windows)
-    logits, _ = lm.call_segments(token_ids, None)
-    return synthetic.answer_accuracy(np.asarray(logits),
-                                     test.windows)["answer_accuracy"]
+    logits = model.predict(test.windows, batch_size=64, verbose=0)
+    return synthetic.answer_accuracy(logits, test.windows)[
+        "answer_accuracy"]
 
 
 def test_a_copy_across_three_segments_is_learned_only_with_memory_tokens():
