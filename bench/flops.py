@@ -27,6 +27,8 @@ the memory length M of a layer only changes its attention terms.
 
 usage: python -m bench flops             (6 layers, mem 512 / 128 / 0)
        python -m bench flops --table1    (12 layers, 0..12 long memories)
+       python -m bench flops --paper     (Rae & Razavi's enwik8 shapes)
+       python -m bench flops --study     (recipes/placement_study.py's)
 """
 import argparse
 import json
@@ -76,12 +78,47 @@ def interleaved_lengths(n_layer, n_long, long_len, short_len):
     return [long_len if i in longs else short_len for i in range(n_layer)]
 
 
+# Long-memory counts per shape: (layers, counts, long, short, shape).
+PLACEMENT_SHAPES = {
+    # Rae & Razavi's enwik8 model and Table 1 (docs/study.md).
+    "paper": (24, (24, 12, 4, 1, 0), 2304, 128,
+              dict(d_model=1024, n_head=8, d_head=128, d_inner=3072,
+                   tgt_len=384, batch=32)),
+    # recipes/placement_study.py's default.
+    "study": (6, (6, 3, 1, 0), 512, 16,
+              dict(d_model=128, n_head=4, d_head=32, d_inner=512,
+                   tgt_len=64, batch=16)),
+}
+
+
+def placement_ratios(name):
+    """One line per long-memory count: training FLOPs per token and the
+    fraction of the all-long model's (the paper's Table 1 time ratio)."""
+    layers, counts, long_len, short_len, shape = PLACEMENT_SHAPES[name]
+    full = train_flops_per_token(mem_lens=[long_len] * layers, **shape)
+    for n in counts:
+        lens = interleaved_lengths(layers, n, long_len, short_len) if n \
+            else [short_len] * layers
+        t = train_flops_per_token(mem_lens=lens, **shape)
+        print(json.dumps({"num_long": n, "num_layers": layers,
+                          "train_MFLOP_per_token": round(t / 1e6, 3),
+                          "fraction_of_all": round(t / full, 3)}))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mem_len", type=int, nargs="*", default=[512, 128, 0])
     p.add_argument("--table1", action="store_true",
                    help="12 layers, long 512 / short 128, interleaved")
+    for name in PLACEMENT_SHAPES:
+        p.add_argument(f"--{name}", action="store_true",
+                       help=f"the {name}'s shapes: FLOPs by number of long "
+                            "memories")
     a = p.parse_args()
+    for name in PLACEMENT_SHAPES:
+        if getattr(a, name):
+            placement_ratios(name)
+            return
     if a.table1:
         full = train_flops_per_token(mem_lens=[512] * 12)
         for n in (12, 6, 2, 1, 0):

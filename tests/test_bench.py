@@ -65,3 +65,21 @@ def test_bench_entry_point_lists_and_rejects_commands():
                            cwd=ROOT, capture_output=True, text=True)
     assert wrong.returncode == 2
     assert "unknown command 'nope'" in wrong.stderr
+
+
+def test_placement_flops_fall_with_fewer_long_memories(capsys):
+    """`python -m bench flops --paper`: all-long is 1, each fewer long
+    memory costs less, and 4 of 24 (the paper's 1/6) is about half, as
+    its Table 1 measured (0.47)."""
+    import json
+
+    from bench import flops
+
+    flops.placement_ratios("paper")
+    lines = [json.loads(line)
+             for line in capsys.readouterr().out.splitlines()]
+    fractions = {line["num_long"]: line["fraction_of_all"] for line in lines}
+    assert fractions[24] == 1.0
+    assert fractions[24] > fractions[12] > fractions[4] > fractions[1] > \
+        fractions[0]
+    assert 0.4 < fractions[4] < 0.6
