@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_lrm import Placement
 from keras_lrm.training import Experiment
 from keras_lrm.tuning import IntRange
 from keras_lrm.tuning import MemoryHyperModel
@@ -246,11 +247,14 @@ def prepared(tmp_path_factory):
     return tmp_path_factory.mktemp("tuners")
 
 
-# Two trials each, tiny: a 2-layer d32 model, 3 steps, 256 tokens scored.
+# Two trials each, tiny: a 2-layer d32 model, 3 steps, 256 tokens scored,
+# without XLA (tests/test_recipes.py runs the quickstart's training with it).
 FLAGS = ["--tiny", "--strategy", "cpu", "--verbose", "0", "--max_trials",
          "2", "--corpus_max_bytes", "100000", "--train_steps", "3",
-         "--eval_tokens", "256", "--no-jit_compile", "--search_policies",
-         "last", "--search_short_lengths", "4:64"]
+         "--eval_tokens", "256", "--no-jit_compile"]
+# The random search takes the recipe's --tiny search space (every policy);
+# the others one policy and the short memory length's range.
+SPACE = ["--search_policies", "last", "--search_short_lengths", "4:64"]
 
 
 @pytest.mark.slow
@@ -259,7 +263,9 @@ FLAGS = ["--tiny", "--strategy", "cpu", "--verbose", "0", "--max_trials",
 def test_each_tuner_runs_two_trials_and_draws_figure_4(tuner, prepared):
     if tuner == "bayesian":
         pytest.importorskip("sklearn")
-    extra = ["--hyperband_max_epochs", "3"] if tuner == "hyperband" else []
+    extra = [] if tuner == "random" else SPACE
+    if tuner == "hyperband":
+        extra += ["--hyperband_max_epochs", "3"]
     checkpoints = prepared / tuner
     results = TUNE.main([*FLAGS, "--tuner", tuner, *extra, "--data_dir",
                          str(prepared / "tfrecords"), "--checkpoint_dir",
@@ -268,14 +274,21 @@ def test_each_tuner_runs_two_trials_and_draws_figure_4(tuner, prepared):
     run_dir = checkpoints / "tune-tiny"
     trials = results["trials"]
     assert results["tuner"] == tuner and len(trials) == 2
+    assert results["metric"] == "bpc"
     scores = [trial["bpc"] for trial in trials]
     assert np.isfinite(scores).all() and scores == sorted(scores)
     lengths = [trial["hyperparameters"]["short_length"] for trial in trials]
     assert all(4 <= n <= 64 and type(n) is int for n in lengths)
     for trial in trials:
+        values = trial["hyperparameters"]
+        placement = Placement(values["policy"], values["num_long"],
+                              values["long_length"], values["short_length"])
+        assert trial["memory_lengths"] == placement.memory_lengths(2)
         # One stream's state: 2 layers of d_model 32 float32, and `filled`.
         assert trial["state_bytes"] == \
             sum(trial["memory_lengths"]) * 32 * 4 + 4
+    with open(run_dir / "tuning.json") as f:
+        assert json.load(f) == results
     (oracle,) = glob.glob(str(run_dir / "tuner-*" / "oracle.json"))
     with open(oracle) as f:
         state = json.load(f)

@@ -129,8 +129,13 @@ def test_bad_search_space_names_the_argument(kwargs, argument):
         MemoryHyperModel(SMALL, 40, **kwargs)
 
 
-@pytest.mark.slow
+@pytest.mark.optin
 def test_tune_recipe_searches_and_ranks_trials(tmp_path):
+    """The recipe's own --tiny search, with XLA. In CI,
+    tests/test_tuners.py::test_each_tuner_runs_two_trials_and_draws_figure_4
+    [random] runs this search space and checks the same (without XLA,
+    which tests/test_recipes.py's quickstart covers: a trial's model is
+    compiled by the same `build_model`)."""
     results = run("tune", tmp_path, "--max_trials", "2")
     trials = results["trials"]
     assert results["metric"] == "bpc" and len(trials) == 2
