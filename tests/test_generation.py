@@ -20,58 +20,68 @@ from tests.helpers import random_ids
 from tests.helpers import small_lm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tests on `byte_model` generate NEW tokens for a batch of two with
+# the samplers of SETTINGS where they can: each compiled loop (one per
+# sampler, batch size and token count) is then compiled once per module.
+NEW = 6
+SETTINGS = [dict(temperature=0), dict(top_k=7, seed=3),
+            dict(top_p=0.8, temperature=0.7, seed=3)]
+SAMPLERS = [samplers.GreedySampler(), samplers.TopKSampler(k=7, seed=3),
+            samplers.TopPSampler(p=0.8, temperature=0.7, seed=3)]
 
 
 @pytest.fixture(scope="module")
 def byte_model(tmp_path_factory):
-    model = small_lm(Placement("all", None, 32, 32), vocab_size=256)
+    """A two-layer byte-level model with memory for all it reads, its
+    export and the export loaded, made once per module."""
+    model = small_lm(Placement("all", None, 32, 32), num_layers=2,
+                     vocab_size=256)
     path = export_saved_model(
         model, str(tmp_path_factory.mktemp("gen") / "model"))
-    return model, path
+    return model, path, tf.saved_model.load(path)
 
 
 def test_greedy_tokens_equal_argmax_of_re_encoding_everything(byte_model):
-    model, _ = byte_model
+    model, _, _ = byte_model
     prompt = random_ids(2, 9, vocab=256, seed=4)
-    tokens = generate(model, prompt, max_new_tokens=8, temperature=0)
+    tokens = generate(model, prompt, max_new_tokens=NEW, temperature=0)
     context = prompt
-    for step in range(8):
+    for step in range(NEW):
         expected = np.asarray(model(context))[:, -1].argmax(-1)
         np.testing.assert_array_equal(tokens[:, step], expected)
         context = np.concatenate([context, expected[:, None]], axis=1)
 
 
 def test_saved_model_generates_what_the_keras_model_does(byte_model):
-    model, path = byte_model
-    loaded = tf.saved_model.load(path)
-    for kwargs in [dict(temperature=0), dict(top_k=20, seed=3),
-                   dict(temperature=0.7, seed=11)]:
-        from_keras = generate(model, "def main(", 12, **kwargs)
-        assert from_keras == generate(loaded, "def main(", 12, **kwargs)
+    model, path, loaded = byte_model
+    prompt = ["def main(", "class A:\n"]
+    for kwargs in SETTINGS + [dict(seed=11)]:
+        from_keras = generate(model, prompt, NEW, **kwargs)
+        assert from_keras == generate(loaded, prompt, NEW, **kwargs)
     # A path is loaded as the SavedModel there.
-    assert from_keras == generate(path, "def main(", 12, **kwargs)
+    assert from_keras == generate(path, prompt, NEW, **kwargs)
     assert keras_lrm.generate is generate
 
 
 def test_sampling_is_deterministic_for_a_seed(byte_model):
-    model, _ = byte_model
-    prompt = random_ids(3, 5, vocab=256, seed=1)
-    first = generate(model, prompt, 10, top_k=50, seed=7)
-    assert first.shape == (3, 10) and first.dtype == np.int32
-    np.testing.assert_array_equal(first, generate(model, prompt, 10,
-                                                  top_k=50, seed=7))
-    assert not np.array_equal(first, generate(model, prompt, 10, top_k=50,
+    model, _, _ = byte_model
+    prompt = random_ids(2, 9, vocab=256, seed=1)
+    first = generate(model, prompt, NEW, top_k=7, seed=7)
+    assert first.shape == (2, NEW) and first.dtype == np.int32
+    np.testing.assert_array_equal(first, generate(model, prompt, NEW,
+                                                  top_k=7, seed=7))
+    assert not np.array_equal(first, generate(model, prompt, NEW, top_k=7,
                                               seed=8))
     np.testing.assert_array_equal(
-        generate(model, prompt, 6, top_k=1, seed=5),
-        generate(model, prompt, 6, temperature=0))
+        generate(model, prompt, NEW, top_k=1, seed=5),
+        generate(model, prompt, NEW, temperature=0))
 
 
 def test_text_in_text_out(byte_model):
-    model, _ = byte_model
-    text = generate(model, "import ", 5, seed=0)
+    model, _, _ = byte_model
+    text = generate(model, "import ", NEW, seed=0)
     assert isinstance(text, str)
-    batch = generate(model, ["ab", "cd"], 4, seed=0)
+    batch = generate(model, ["ab", "cd"], NEW, seed=0)
     assert isinstance(batch, list) and len(batch) == 2
 
 
@@ -85,7 +95,7 @@ def test_text_in_text_out(byte_model):
     ("", {}, "at least one byte"),
 ])
 def test_bad_arguments(byte_model, prompt, kwargs, argument):
-    model, _ = byte_model
+    model, _, _ = byte_model
     arguments = dict(max_new_tokens=3)
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=argument):
@@ -99,14 +109,14 @@ def test_text_prompt_needs_a_byte_model():
 
 def test_top_k_of_at_least_the_vocabulary_samples_from_every_token(
         byte_model):
-    model, _ = byte_model
-    prompt = random_ids(2, 5, vocab=256, seed=2)
+    model, _, _ = byte_model
+    prompt = random_ids(2, 9, vocab=256, seed=2)
     np.testing.assert_array_equal(
-        generate(model, prompt, 6, top_k=256, seed=3),
-        generate(model, prompt, 6, top_k=1000, seed=3))
+        generate(model, prompt, NEW, top_k=256, seed=3),
+        generate(model, prompt, NEW, top_k=1000, seed=3))
     np.testing.assert_array_equal(
-        generate(model, prompt, 6, top_k=1000, seed=3),
-        generate(model, prompt, 6, seed=3))
+        generate(model, prompt, NEW, top_k=1000, seed=3),
+        generate(model, prompt, NEW, seed=3))
 
 
 def test_a_keras_model_is_compiled_once_and_follows_its_weights():
@@ -115,14 +125,15 @@ def test_a_keras_model_is_compiled_once_and_follows_its_weights():
     them too."""
     from tests.helpers import randomize
 
-    model = small_lm(Placement("all", None, 8, 8), vocab_size=256)
+    model = small_lm(Placement("all", None, 8, 8), num_layers=1,
+                     vocab_size=256)
     prompt = random_ids(1, 5, vocab=256, seed=6)
     generate(model, prompt, 4, seed=0)
     loop = loop_of(model)
     traces = loop.step_traces
     generate(model, prompt, 4, seed=1)
     assert loop.step_traces == traces
-    longer = [12, 12, 12]
+    longer = [12]
     before = generate(model, prompt, 4, temperature=0)
     randomize(model, seed=9)
     assert not np.array_equal(before, generate(model, prompt, 4,
@@ -148,7 +159,8 @@ def greedy_by_hand(model, prompt, count, segment_length):
 
 
 def test_model_generate_greedy_equals_argmax_token_by_token():
-    model = small_lm(Placement("last", 1, 6, 3), vocab_size=256)
+    model = small_lm(Placement("last", 1, 6, 3), num_layers=2,
+                     vocab_size=256)
     prompt = random_ids(3, 11, vocab=256, seed=5)
     tokens = model.generate(prompt, 9, sampler="greedy")
     assert tuple(tokens.shape) == (3, 9)
@@ -165,7 +177,7 @@ def test_model_generate_greedy_equals_argmax_token_by_token():
 def test_the_token_loop_is_traced_once_whatever_the_token_count():
     """One trace of the Python step per compiled loop: the tokens come
     from one compiled while loop, not from a Python call per token."""
-    model = small_lm(vocab_size=256)
+    model = small_lm(num_layers=1, vocab_size=256)
     prompt = random_ids(2, 6, vocab=256, seed=1)
     loop = loop_of(model)
     model.generate(prompt, 3, sampler="top_k", seed=0)
@@ -177,43 +189,40 @@ def test_the_token_loop_is_traced_once_whatever_the_token_count():
     assert loop.step_traces == 2
 
 
-def test_model_generate_is_seeded_and_continues_from_its_state():
-    model = small_lm(Placement("all", None, 32, 32), vocab_size=256)
-    prompt = random_ids(2, 7, vocab=256, seed=2)
-    sampler = samplers.TopPSampler(p=0.9, seed=4)
-    first = np.asarray(model.generate(prompt, 8, sampler=sampler))
+def test_model_generate_is_seeded_and_continues_from_its_state(
+        byte_model):
+    model, _, _ = byte_model
+    prompt = random_ids(2, 9, vocab=256, seed=2)
+    sampler = samplers.TopPSampler(p=0.8, temperature=0.7, seed=4)
+    first = np.asarray(model.generate(prompt, NEW, sampler=sampler))
     np.testing.assert_array_equal(
-        first, np.asarray(model.generate(prompt, 8, sampler=sampler)))
+        first, np.asarray(model.generate(prompt, NEW, sampler=sampler)))
     assert not np.array_equal(
-        first, np.asarray(model.generate(prompt, 8, sampler=sampler,
+        first, np.asarray(model.generate(prompt, NEW, sampler=sampler,
                                          seed=5)))
     # With memory for the whole text, continuing from the returned state
     # reads as the whole text read at once.
-    tokens, state = model.generate(prompt, 4, sampler="greedy",
+    tokens, state = model.generate(prompt, NEW, sampler="greedy",
                                    return_state=True)
     more = random_ids(2, 3, vocab=256, seed=3)
-    continued = model.generate({"token_ids": more, "state": state}, 5,
+    continued = model.generate({"token_ids": more, "state": state}, NEW,
                                sampler="greedy")
     whole = np.concatenate([prompt, np.asarray(tokens), more], axis=1)
     np.testing.assert_array_equal(
-        np.asarray(continued), greedy_by_hand(model, whole, 5, 64))
+        np.asarray(continued), greedy_by_hand(model, whole, NEW, 64))
 
 
 def test_the_export_generate_signature_equals_model_generate(byte_model):
-    model, path = byte_model
-    loaded = tf.saved_model.load(path)
+    model, _, loaded = byte_model
     assert "generate" in read_metadata(loaded)["signatures"]
     prompt = random_ids(2, 9, vocab=256, seed=4)
-    settings = [(samplers.GreedySampler(), 0.0, 0, 1.0),
-                (samplers.TopKSampler(k=7, seed=3), 1.0, 7, 1.0),
-                (samplers.TopPSampler(p=0.8, temperature=0.7, seed=3), 0.7,
-                 0, 0.8)]
-    for sampler, temperature, top_k, top_p in settings:
+    settings = [(0.0, 0, 1.0), (1.0, 7, 1.0), (0.7, 0, 0.8)]
+    for sampler, (temperature, top_k, top_p) in zip(SAMPLERS, settings):
         outputs = loaded.signatures["generate"](
-            token_ids=tf.constant(prompt), max_new_tokens=tf.constant(7),
+            token_ids=tf.constant(prompt), max_new_tokens=tf.constant(NEW),
             temperature=tf.constant(temperature), top_k=tf.constant(top_k),
             top_p=tf.constant(top_p), seed=tf.constant(3))
-        tokens, state = model.generate(prompt, 7, sampler=sampler, seed=3,
+        tokens, state = model.generate(prompt, NEW, sampler=sampler, seed=3,
                                        return_state=True)
         np.testing.assert_array_equal(outputs["new_token_ids"].numpy(),
                                       np.asarray(tokens))
@@ -226,19 +235,17 @@ def test_an_export_without_its_generate_signature_steps_per_token(
         byte_model):
     """Another prompt segment than the export's takes the per-token
     signature loop older exports use: the same tokens."""
-    model, path = byte_model
-    loaded = tf.saved_model.load(path)
+    model, _, loaded = byte_model
     prompt = random_ids(2, 9, vocab=256, seed=8)
-    for kwargs in [dict(temperature=0), dict(top_k=9, seed=2),
-                   dict(top_p=0.7, temperature=0.8, seed=1)]:
+    for kwargs in SETTINGS:
         np.testing.assert_array_equal(
-            generate(loaded, prompt, 6, segment_length=3, **kwargs),
-            generate(model, prompt, 6, segment_length=3, **kwargs))
+            generate(loaded, prompt, NEW, segment_length=3, **kwargs),
+            generate(model, prompt, NEW, segment_length=3, **kwargs))
 
 
 @pytest.mark.slow
 def test_the_export_generates_with_tensorflow_alone(byte_model, tmp_path):
-    model, path = byte_model
+    model, path, _ = byte_model
     prompt = random_ids(2, 9, vocab=256, seed=4)
     np.save(tmp_path / "ids.npy", prompt)
     done = subprocess.run(
@@ -251,7 +258,7 @@ def test_the_export_generates_with_tensorflow_alone(byte_model, tmp_path):
     assert outputs["keras_lrm_blocked"]
     np.testing.assert_array_equal(
         outputs["new_token_ids"],
-        np.asarray(model.generate(prompt, 6, sampler="greedy")))
+        np.asarray(model.generate(prompt, NEW, sampler="greedy")))
     assert outputs["filled"].tolist() == [15, 15]
 
 
@@ -261,7 +268,8 @@ def test_generate_on_jax_draws_the_tensorflow_tokens(tmp_path):
     TensorFlow importable) the same weights give the same tokens."""
     import json
 
-    model = small_lm(Placement("last", 1, 6, 3), vocab_size=64)
+    model = small_lm(Placement("last", 1, 6, 3), num_layers=2,
+                     vocab_size=64)
     ids = random_ids(2, 7, vocab=64, seed=1)
     weights = model.get_weights()
     config = {k: v for k, v in model.get_config().items()
@@ -286,15 +294,15 @@ def test_generate_on_jax_draws_the_tensorflow_tokens(tmp_path):
 
 
 def test_sampler_argument_of_generate(byte_model):
-    model, path = byte_model
-    prompt = random_ids(2, 5, vocab=256, seed=2)
+    model, _, loaded = byte_model
+    prompt = random_ids(2, 9, vocab=256, seed=2)
     np.testing.assert_array_equal(
-        generate(model, prompt, 5, sampler=samplers.TopKSampler(k=5),
+        generate(model, prompt, NEW, sampler=samplers.TopKSampler(k=7),
                  seed=4),
-        generate(model, prompt, 5, top_k=5, seed=4))
+        generate(model, prompt, NEW, top_k=7, seed=4))
     np.testing.assert_array_equal(
-        generate(path, prompt, 5, sampler="greedy"),
-        generate(model, prompt, 5, temperature=0))
+        generate(loaded, prompt, NEW, sampler="greedy"),
+        generate(model, prompt, NEW, temperature=0))
 
 
 def test_word_prompt_is_continued_on_its_line(monkeypatch):
@@ -304,7 +312,7 @@ def test_word_prompt_is_continued_on_its_line(monkeypatch):
     from keras_lrm.export import generation
 
     tokenizer = WordTokenizer.build([b"the cat sat\n"], progress=False)
-    model = small_lm(vocab_size=tokenizer.vocab_size)
+    model = small_lm(num_layers=1, vocab_size=tokenizer.vocab_size)
     seen = []
     real = generation.generate
 
