@@ -98,10 +98,17 @@ def test_a_token_at_a_time_equals_whole_segment_calls(placement, pre_norm):
     assert np.abs(np.concatenate(single, axis=1) - expected).max() > 1e-3
 
 
-@pytest.mark.parametrize("placement", [NONE, XL])
+@pytest.fixture(scope="module")
+def models():
+    """One model without and one with XL memory, made once per module:
+    their compiled generation loops are shared by the tests."""
+    return {"none": rmt(NONE), "xl": rmt(XL)}
+
+
+@pytest.mark.parametrize("name", ["none", "xl"])
 def test_model_generate_writes_memory_tokens_when_a_segment_fills(
-        placement):
-    model = rmt(placement)
+        models, name):
+    model = models[name]
     prompt = ids(2, 3, seed=5)
     tokens, state = model.generate(prompt, 11, sampler="greedy",
                                    return_state=True)
@@ -146,10 +153,8 @@ def test_generation_keeps_the_model_segment():
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
+def exports(models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("rmt_export")
-    models = {"none": rmt(NONE, vocab_size=256),
-              "xl": rmt(XL, vocab_size=256)}
     return {name: (model, export_saved_model(model, str(folder / name)))
             for name, model in models.items()}
 
@@ -158,7 +163,7 @@ def exports(tmp_path_factory):
 def test_the_export_generates_what_keras_does(exports, name):
     model, path = exports[name]
     loaded = tf.saved_model.load(path)
-    prompt = ids(2, 3, vocab=256, seed=7)
+    prompt = ids(2, 3, seed=7)
     outputs = loaded.signatures["generate"](
         token_ids=tf.constant(prompt), max_new_tokens=tf.constant(11),
         temperature=tf.constant(0.0), top_k=tf.constant(0),
@@ -184,7 +189,7 @@ def test_the_export_steps_with_tensorflow_alone(exports, tmp_path):
     reload without keras_lrm gives the Keras logits and state."""
     model, path = exports["xl"]
     cases, expected = {}, {}
-    tokens = ids(2, 12, vocab=256, seed=8)
+    tokens = ids(2, 12, seed=8)
     cases["rmt/ids"] = tokens
     cases["rmt/pieces"] = np.array([0, 4, 8, 12])
     logits, state = [], model.initial_memory(2)
