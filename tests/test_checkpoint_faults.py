@@ -100,33 +100,58 @@ def committed(experiment, folder):
         return sorted(int(step) for step in json.load(f)["steps"])
 
 
+# The moments a run is killed at, each with the weight steps committed
+# after the kill: between checkpoints 4 and 8; the memory of 8 committed,
+# its weights not yet written; right after checkpoint 8; the weights of 12
+# written, not committed; trained, with model.keras under its temporary
+# name.
+BETWEEN_SAVES = ("batch:6", [4])
+MEMORY_ONLY = ("memory:8", [4])
+JUST_SAVED = ("saved:8", [4, 8])
+WEIGHTS_WRITTEN = ("weights:12", [4, 8])
+MODEL_WRITTEN = ("model:0", [8, 12])
+EVERY_MOMENT = [BETWEEN_SAVES, MEMORY_ONLY, JUST_SAVED, WEIGHTS_WRITTEN,
+                MODEL_WRITTEN]
+# The three moments inside a save, each the run after the one before.
+INSIDE_A_SAVE = [MEMORY_ONLY, WEIGHTS_WRITTEN, MODEL_WRITTEN]
+
+
 @pytest.mark.slow
-def test_killed_at_every_moment_of_a_save_the_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("moments", [
+    pytest.param(INSIDE_A_SAVE, id="inside_a_save"),
+    pytest.param(EVERY_MOMENT, id="every_moment",
+                 marks=pytest.mark.optin)])
+def test_killed_at_every_moment_of_a_save_the_run_resumes_exactly(
+        tmp_path, moments):
+    """Runs killed one after the other, each resuming where the one
+    before stopped, end as a run that was never killed.
+
+    CI's `inside_a_save` kills inside saves (memory committed and not its
+    weights, weights written and not committed, `model.keras` not yet
+    renamed). The opt-in `every_moment` adds a kill between checkpoints
+    and one right after a commit: the same resume from the last committed
+    step, which `inside_a_save` covers, and a kill between checkpoints
+    is also CI's `test_multiworker.py::test_a_killed_worker_resumes_...`.
+    """
     text = write_text(tmp_path / "text.txt")
     whole = tiny_experiment(tmp_path / "whole", text)
     reference = start(whole)
     killed = tiny_experiment(tmp_path / "killed", text)
-    # Between checkpoints 4 and 8.
-    kill_when_paused(killed, start(killed, "batch:6"))
-    assert committed(killed, "weights") == [4]
-    # Memory of step 8 committed, its weights not yet written.
-    kill_when_paused(killed, start(killed, "memory:8"))
-    assert committed(killed, "weights") == [4]
-    assert committed(killed, "memory-worker-0") == [4, 8]
-    # Right after checkpoint 8.
-    kill_when_paused(killed, start(killed, "saved:8"))
-    assert committed(killed, "weights") == [4, 8]
-    # Weights of step 12 written but not committed.
-    kill_when_paused(killed, start(killed, "weights:12"))
-    assert committed(killed, "weights") == [4, 8]
-    assert os.path.exists(
-        os.path.join(killed.run_dir, "weights", "ckpt-12.index"))
-    # Trained; killed with model.keras under its temporary name.
-    kill_when_paused(killed, start(killed, "model:0"))
-    leftovers = [n for n in os.listdir(killed.run_dir)
-                 if n.startswith(".tmp-")]
-    assert leftovers and not os.path.exists(
-        os.path.join(killed.run_dir, "model.keras"))
+    first_steps = [0]
+    for pause, weights in moments:
+        kill_when_paused(killed, start(killed, pause))
+        assert committed(killed, "weights") == weights, pause
+        first_steps.append(weights[-1])
+        if pause == "memory:8":
+            assert committed(killed, "memory-worker-0") == [4, 8]
+        elif pause == "weights:12":
+            assert os.path.exists(
+                os.path.join(killed.run_dir, "weights", "ckpt-12.index"))
+        elif pause == "model:0":
+            leftovers = [n for n in os.listdir(killed.run_dir)
+                         if n.startswith(".tmp-")]
+            assert leftovers and not os.path.exists(
+                os.path.join(killed.run_dir, "model.keras"))
     resumed = finish(start(killed))
     expected = finish(reference)
     assert not [n for n in os.listdir(killed.run_dir)
@@ -144,4 +169,4 @@ def test_killed_at_every_moment_of_a_save_the_run_resumes_exactly(tmp_path):
     np.testing.assert_allclose(resumed["last_loss"], expected["last_loss"],
                                rtol=1e-5)
     assert resumed["tokens_per_second"] > 0
-    assert [a["first_step"] for a in got["attempts"]] == [0, 4, 4, 8, 8, 12]
+    assert [a["first_step"] for a in got["attempts"]] == first_steps
