@@ -185,7 +185,7 @@ def test_stateful_training_reads_k_segments_of_signed_windows():
         model(windows[:, :9], training=True)
 
 
-def train_copy(tokens, steps=300):
+def train_copy(tokens, steps=200):
     """A 2-digit copy whose answer is two segments after its digits:
     returns the answer accuracy on unseen examples after `steps`."""
     from keras_lrm.data import synthetic
@@ -211,6 +211,8 @@ def train_copy(tokens, steps=300):
 
 def test_a_copy_across_three_segments_is_learned_only_with_memory_tokens():
     # Placement "none": no XL memory, so the digits reach the answer two
-    # segments later only through the memory tokens (chance: 0.01).
+    # segments later only through the memory tokens (chance: 0.01). With
+    # memory tokens, 170 steps already reach an accuracy of 1.0 (150 stay
+    # at chance): 200 keep a margin.
     assert train_copy(tokens=4) > 0.9
     assert train_copy(tokens=0) < 0.1
