@@ -207,7 +207,9 @@ def test_an_experiment_with_memory_tokens_trains_evaluates_exports_and_resumes(
         assert (model.bptt_segments, model.gradient_segments) == (2, 1)
         assert model.lm.num_memory_tokens == 2
     expected = run_experiment(whole)
+    # The same records: prepared once.
     split = rmt_experiment(tmp_path / "split", text, train_steps=2,
+                           data_dir=whole.data.data_dir,
                            export_dir=str(tmp_path / "saved_models"))
     first = run_experiment(split)
     assert first["train"]["steps"] == 2
