@@ -3,6 +3,7 @@ and cleans up after a killed export (real SIGKILLed processes)."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def model():
     return small_lm(Placement("all", None, 12, 12), num_layers=1,
                     vocab_size=256)
+
+
+@pytest.fixture(scope="module")
+def earlier(model, tmp_path_factory):
+    """One export of `model` (memory 12), exported once per module."""
+    return export_saved_model(
+        model, str(tmp_path_factory.mktemp("earlier") / "model"))
+
+
+def copy_of(export, path):
+    """A copy of an earlier export at `path` (a new folder), as if
+    exported there: cheaper than exporting again where the export is not
+    what a test is about."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    shutil.copytree(export, path)
+    return path
 
 
 def memory_lengths(path):
@@ -71,7 +88,7 @@ def test_the_recipe_route_keeps_a_users_thesis(model, tmp_path):
 
 
 def test_another_saved_model_or_an_export_with_extra_files_is_refused(
-        model, tmp_path):
+        model, earlier, tmp_path):
     other = str(tmp_path / "other")
     module = tf.Module()
     module.v = tf.Variable(1.0)
@@ -80,7 +97,7 @@ def test_another_saved_model_or_an_export_with_extra_files_is_refused(
     with pytest.raises(ValueError, match="not a keras_lrm export"):
         export_saved_model(model, other)
     assert sorted(os.listdir(other)) == before
-    ours = export_saved_model(model, str(tmp_path / "ours"))
+    ours = copy_of(earlier, str(tmp_path / "ours"))
     with open(os.path.join(ours, "README.md"), "w") as handle:
         handle.write("about this model")
     with pytest.raises(ValueError, match="README.md"):
@@ -168,14 +185,13 @@ def test_only_our_stale_temporaries_are_cleaned(model, tmp_path):
     assert memory_lengths(path) == [12]
 
 
-def test_a_stale_previous_export_is_put_back_not_deleted(model, tmp_path):
-    path = str(tmp_path / "model")
-    export_saved_model(model, path, memory_lengths=[6])
+def test_a_stale_previous_export_is_put_back_not_deleted(earlier, tmp_path):
+    path = copy_of(earlier, str(tmp_path / "model"))
     previous = folder_swap.temporary_path(path, "previous", "4" * 8)
     previous = previous.replace(f"-{os.getpid()}-", f"-{dead_pid()}-")
     os.rename(path, previous)
     removed, restored = folder_swap.clean_stale(path)
-    assert restored == previous and memory_lengths(path) == [6]
+    assert restored == previous and memory_lengths(path) == [12]
     assert sorted(os.listdir(tmp_path)) == ["model"]
 
 
@@ -197,17 +213,14 @@ def wait_for(process, ready, what, timeout=240):
         time.sleep(0.005)
 
 
-@pytest.mark.slow
-def test_a_killed_export_leaves_a_complete_export_and_is_cleaned_up(
-        model, tmp_path):
-    """SIGKILL at five moments of real exports over an earlier export
-    (memory 12; the killed ones export memory 6): `model` always holds a
-    complete export, and the rerun (memory 4) leaves nothing else."""
-    moments = ("early", "saving", "before_swap", "after_swap",
-               "between_renames")
+def kill_exports(model, earlier, tmp_path, moments):
+    """SIGKILLs a real export (memory 6) over an earlier export (memory
+    12) at each of `moments` (see tests/export_killed_child.py): `model`
+    always holds a complete export, and the rerun (memory 4) leaves
+    nothing else."""
     runs = {}
     for moment in moments:
-        export_saved_model(model, str(tmp_path / moment / "model"))
+        copy_of(earlier, str(tmp_path / moment / "model"))
     for moment in moments:
         path = str(tmp_path / moment / "model")
         signal_file = str(tmp_path / f"{moment}.signal")
@@ -259,12 +272,36 @@ def test_a_killed_export_leaves_a_complete_export_and_is_cleaned_up(
 
 
 @pytest.mark.slow
-def test_two_exports_at_once_keep_each_others_temporaries(model, tmp_path):
+def test_a_killed_export_leaves_a_complete_export_and_is_cleaned_up(
+        model, earlier, tmp_path):
+    """Killed while `tf.saved_model.save` writes (a partial temporary
+    beside the old export) and between the renames of a swap without an
+    atomic exchange (the old export put back): `kill_exports`. A kill just
+    before the swap is in test_two_exports_at_once_keep_each_others_
+    temporaries; all five moments in the opt-in variant below."""
+    kill_exports(model, earlier, tmp_path, ("saving", "between_renames"))
+
+
+@pytest.mark.optin
+def test_a_killed_export_at_every_moment(model, earlier, tmp_path):
+    """Every moment of tests/export_killed_child.py, also as soon as a
+    temporary appears (`early`), just before and just after the atomic
+    exchange. CI covers `saving` and `between_renames` in
+    test_a_killed_export_leaves_a_complete_export_and_is_cleaned_up, and
+    a process killed before its swap in
+    test_two_exports_at_once_keep_each_others_temporaries."""
+    kill_exports(model, earlier, tmp_path,
+                 ("early", "saving", "before_swap", "after_swap",
+                  "between_renames"))
+
+
+@pytest.mark.slow
+def test_two_exports_at_once_keep_each_others_temporaries(model, earlier,
+                                                          tmp_path):
     """A second export to the same path, while a first one (a real
     process) is paused before its swap, leaves the first one's
     temporaries alone; they are cleaned once that process is gone."""
-    path = str(tmp_path / "model")
-    export_saved_model(model, path)
+    path = copy_of(earlier, str(tmp_path / "model"))
     signal_file = str(tmp_path / "paused.signal")
     paused = start(path, "before_swap", signal_file)
 
