@@ -7,22 +7,24 @@ import os
 import subprocess
 import sys
 
+from tests.test_recipes import load_recipe
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_the_rmt_recipe_runs_reports_and_resumes(tmp_path):
+def test_the_rmt_recipe_runs_reports_and_resumes(tmp_path, capsys):
+    """The runs in this process (a process would import TensorFlow again);
+    the bad flag through the script."""
     results = tmp_path / "rmt.json"
     report = tmp_path / "rmt.md"
     report.write_text("# RMT\n\n<!-- rmt_tasks:begin -->\nold\n"
                       "<!-- rmt_tasks:end -->\nkept\n")
-    command = [sys.executable, "recipes/rmt_tasks.py", "--tiny",
-               "--configs", "txl,rmt,peer_rmt", "--steps", "2",
-               "--peer_python", str(tmp_path / "no-venv" / "python"),
-               "--results", str(results), "--report", str(report)]
-    first = subprocess.run(command, cwd=ROOT, capture_output=True,
-                           text=True, timeout=300)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "skipped: the peer needs" in first.stdout
+    recipe = load_recipe("rmt_tasks")
+    flags = ["--tiny", "--configs", "txl,rmt,peer_rmt", "--steps", "2",
+             "--peer_python", str(tmp_path / "no-venv" / "python"),
+             "--results", str(results), "--report", str(report)]
+    assert recipe.main(flags) == 0
+    assert "skipped: the peer needs" in capsys.readouterr().out
     runs = json.loads(results.read_text())["runs"]
     assert sorted(run["config"] for run in runs) == ["rmt/K2", "txl/K2"]
     params = {run["config"]: run["params"] for run in runs}
@@ -33,12 +35,11 @@ def test_the_rmt_recipe_runs_reports_and_resumes(tmp_path):
     assert "| RMT (m tokens) |" in text and "| K=2 (2 digits) |" in text
     assert "old" not in text and text.endswith("kept\n")
     assert (tmp_path / "rmt_tasks.png").stat().st_size > 1000
-    again = subprocess.run(command, cwd=ROOT, capture_output=True,
-                           text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert recipe.main(flags) == 0
     # The peer's run was never recorded, so it is the one left to do.
-    assert "1 of 3 runs to do" in again.stdout
-    bad = subprocess.run(command[:2] + ["--segments", "0"], cwd=ROOT,
+    assert "1 of 3 runs to do" in capsys.readouterr().out
+    bad = subprocess.run([sys.executable, "recipes/rmt_tasks.py",
+                          "--segments", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "--segments" in bad.stderr
 
