@@ -301,3 +301,31 @@ def test_perplexity_of_a_diverged_model_is_infinite():
 
     assert perplexity(800.0) == float("inf")
     np.testing.assert_allclose(perplexity(1.0), np.e)
+
+
+def test_fit_traces_the_training_step_once():
+    """The optimizer's slots are made at `compile`, so the first training
+    step does not create variables (a `tf.function` that does is traced,
+    and compiled, twice); a model compiled for evaluation gets none."""
+    lm = MemoryTransformerLM(vocab_size=50, num_layers=1, d_model=16,
+                             num_heads=2, d_ff=32, segment_length=8,
+                             memory_lengths=[8])
+    model = StatefulLM(lm, 4)
+    calls = []
+    call = model.call
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("training"))
+        return call(*args, **kwargs)
+
+    model.call = counted
+    model.compile(optimizer="adam")
+    assert model.optimizer.built
+    windows = np.random.RandomState(0).randint(0, 50, (12, 9))
+    data = tf.data.Dataset.from_tensor_slices(windows.astype("int32"))
+    model.fit(data.batch(4, drop_remainder=True), epochs=2, shuffle=False,
+              verbose=0)
+    assert calls == [True]
+    evaluator = StatefulLM(lm, 4)
+    evaluator.compile()
+    assert not evaluator.optimizer.built

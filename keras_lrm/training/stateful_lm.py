@@ -155,6 +155,20 @@ class StatefulLM(keras.Model):
         self.memories = memories
         self.built = True
 
+    def compile(self, *args, **kwargs):
+        """Keras' `compile`, then the optimizer's variables are made at
+        once. Without a strategy Keras makes them inside the first traced
+        training step, and a `tf.function` that creates variables is traced
+        twice: every `fit` would compile its step twice. Only for an
+        optimizer given: a model compiled for evaluation (Keras' default
+        optimizer) gets no slots."""
+        super().compile(*args, **kwargs)
+        given = bool(args) or kwargs.get("optimizer") is not None
+        optimizer = getattr(self, "optimizer", None)
+        if given and optimizer is not None and not optimizer.built:
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
+
     def reset_memory(self, mode=None):
         """Empties the memory of `mode` ("train"/"eval"), or both."""
         for name in MODES if mode is None else (mode,):
