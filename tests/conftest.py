@@ -25,8 +25,16 @@ tf.config.set_logical_device_configuration(
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skips the `optin` tests (longer variants, for a nightly run) unless
-    `KERAS_LRM_OPTIN=1`."""
+    """Files with a `slow` test go first, and the `optin` tests (longer
+    variants, for a nightly run) are skipped unless `KERAS_LRM_OPTIN=1`.
+
+    Under `--dist loadfile` a file is one piece of work: a long file
+    handed out last keeps one worker busy while the other waits, so the
+    long files are handed out first and the short ones even out the end.
+    The order within a file is kept (the sort is stable).
+    """
+    slow_files = {item.path for item in items if "slow" in item.keywords}
+    items.sort(key=lambda item: item.path not in slow_files)
     if os.environ.get("KERAS_LRM_OPTIN") == "1":
         return
     skip = pytest.mark.skip(reason="opt-in: set KERAS_LRM_OPTIN=1 to run")

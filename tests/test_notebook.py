@@ -79,6 +79,7 @@ def write_study(path):
                          xla_total_mb=megabytes)
 
 
+@pytest.mark.slow
 def test_cpu_tiny_run_trains_searches_exports_generates_and_plots(tmp_path):
     out = tmp_path / "outputs"
     study = tmp_path / "study.json"

@@ -48,6 +48,7 @@ def test_xla_step_memory_reads_the_largest_new_buffer_assignment(tmp_path):
     assert xla_step_memory(str(tmp_path / "missing")) is None
 
 
+@pytest.mark.slow
 def test_the_study_runs_reports_resumes_and_refuses_other_settings(
         tmp_path, capsys):
     out = tmp_path / "docs"
