@@ -51,7 +51,7 @@ setup(
         # recipes/colab_tpu.ipynb.
         # scikit-learn: KerasTuner's BayesianOptimization (recipes/tune.py
         # --tuner bayesian, tests/test_tuners.py).
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "jax[cpu]>=0.4.38",
+        "test": ["pytest>=8", "pytest-xdist>=3.8", "jax[cpu]>=0.4.38",
                  "ruff>=0.17,<0.18", "nbclient>=0.10", "nbformat>=5.9",
                  "ipykernel>=6.29", "scikit-learn>=1.4"],
     },
