@@ -6,8 +6,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The tests' models are tiny: XLA:CPU spends its time compiling them, not
 # running them. Without LLVM's optimisations a compile is shorter (about a
-# fifth less time for the XLA-heavy test files, measured); the compiled
-# programs compute the same. Child processes (recipes, workers) inherit it;
+# fifth less time for the XLA-heavy test files, measured); the suite's
+# tolerances hold as before. Child processes (recipes, workers) inherit it;
 # a user's own XLA_FLAGS wins. The library and its recipes keep the default.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 

@@ -151,16 +151,21 @@ def test_no_new_weights_and_the_off_layers_are_the_plain_ones_bit_for_bit():
                   np.asarray(plain.stack.blocks[1](x, memory)[0])).max() > 0
 
 
-def test_streaming_equals_a_full_pass_with_las():
-    model = _lm(decay_max=0.5, pool_size=2)
+@pytest.mark.parametrize("form", las.DECAY_FORMS)
+def test_streaming_equals_a_full_pass_with_las(form):
+    """Segment by segment on the memory states (training's form) and on
+    the key/value cache (evaluation's), the logits of one full pass."""
+    model = _lm(decay_max=0.5, pool_size=2, decay_form=form)
     ids = random_ids(2, 12)
     full = np.asarray(model(ids))
-    memory, logits = model.initial_memory(2), []
-    for start in (0, 4, 8):
-        out, memory = model.call_with_memory(ids[:, start:start + 4], memory)
-        logits.append(np.asarray(out))
-    np.testing.assert_allclose(np.concatenate(logits, axis=1), full,
-                               atol=2e-5)
+    for state_form in ("memory", "cache"):
+        state, logits = model.state_spec(state_form).empty(2), []
+        for start in (0, 4, 8):
+            out, state = model.call_with_memory(ids[:, start:start + 4],
+                                                state)
+            logits.append(np.asarray(out))
+        np.testing.assert_allclose(np.concatenate(logits, axis=1), full,
+                                   atol=2e-5, err_msg=state_form)
 
 
 def test_las_survives_keras_files_and_exports(tmp_path):

@@ -73,7 +73,7 @@ def test_quickstart_learns_and_saves(tmp_path):
 def test_enwik8_recipe_on_a_sample(tmp_path):
     write_enwik8(tmp_path, num_bytes=200_000)
     results = run_corpus_recipe("enwik8", tmp_path, "--corpus_path",
-                  str(tmp_path / "enwik8.zip"))
+                                str(tmp_path / "enwik8.zip"))
     check_outputs(results, "bpc")
     # Evaluated with longer memories than trained with, as the paper does.
     assert max(results["memory_lengths"]) == 48
@@ -84,7 +84,7 @@ def test_enwik8_recipe_on_a_sample(tmp_path):
 def test_wikitext103_recipe_on_a_sample(tmp_path):
     write_wikitext(tmp_path)
     results = run_corpus_recipe("wikitext103", tmp_path, "--corpus_path",
-                  str(tmp_path / "wikitext-103"))
+                                str(tmp_path / "wikitext-103"))
     check_outputs(results, "perplexity")
 
 
